@@ -1,0 +1,12 @@
+import { defaultClientConditions, defaultServerConditions } from "vite";
+import { defineConfig } from "vitest/config";
+
+/** Shared by every package: resolve workspace packages to their TypeScript sources. */
+export default defineConfig({
+  resolve: { conditions: ["@vfio-lab/source", ...defaultClientConditions] },
+  ssr: { resolve: { conditions: ["@vfio-lab/source", ...defaultServerConditions] } },
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    benchmark: { include: ["src/**/*.bench.ts", "bench/**/*.bench.ts"] },
+  },
+});
