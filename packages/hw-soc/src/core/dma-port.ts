@@ -24,6 +24,26 @@ export interface Iommu {
 
 const MAX_PAGES_SCRATCH = 64;
 
+/** Whether two resolved runs may share a frame (compared by the span of their frames). */
+function framesOverlap(
+  a: { pas: Float64Array; count: number },
+  b: { pas: Float64Array; count: number },
+): boolean {
+  let aLo = Number.POSITIVE_INFINITY;
+  let aHi = -1;
+  let bLo = Number.POSITIVE_INFINITY;
+  let bHi = -1;
+  for (let i = 0; i < a.count; i++) {
+    aLo = Math.min(aLo, a.pas[i]!);
+    aHi = Math.max(aHi, a.pas[i]!);
+  }
+  for (let i = 0; i < b.count; i++) {
+    bLo = Math.min(bLo, b.pas[i]!);
+    bHi = Math.max(bHi, b.pas[i]!);
+  }
+  return aLo <= bHi && bLo <= aHi;
+}
+
 export class DmaPort {
   private iommuRef: Iommu | null = null;
   private sid: number | null = null;
@@ -88,14 +108,16 @@ export class DmaPort {
   /**
    * Reads `length` bytes at `src` and writes them at `dst` — a load burst followed by a store
    * burst with nothing observable in between. Source faults win over destination faults, as
-   * the load is issued first. RAM-to-RAM runs go frame to frame without a bounce buffer.
+   * the load is issued first. The whole source is read before any byte is stored, so
+   * overlapping runs behave as memmove. Disjoint RAM-to-RAM runs go frame to frame without a
+   * bounce buffer.
    */
   copy(dst: number, src: number, length: number): BusError | undefined {
     const srcPages = this.resolve(src, length, false, this.scratchSrc);
     if (BusError.isInstance(srcPages)) return this.fail(src, length, false, srcPages);
     const dstPages = this.resolve(dst, length, true, this.scratchDst);
     if (BusError.isInstance(dstPages)) return this.fail(dst, length, true, dstPages);
-    if (srcPages.allRam && dstPages.allRam) {
+    if (srcPages.allRam && dstPages.allRam && !framesOverlap(srcPages, dstPages)) {
       this.copyRam(dst, src, length, srcPages.pas, dstPages.pas);
     } else {
       const tmp = new Uint8Array(length);

@@ -76,8 +76,17 @@ export class PhysicalMemory {
     }
   }
 
-  /** Copies `length` bytes from `src` to `dst` (physical), frame to frame, with no bounce buffer. */
+  /**
+   * Copies `length` bytes from `src` to `dst` (physical) with memmove semantics: frame to frame
+   * when the ranges are disjoint, through a bounce buffer when they overlap.
+   */
   copy(dst: number, src: number, length: number): void {
+    if (dst < src + length && src < dst + length && dst !== src) {
+      const tmp = new Uint8Array(length);
+      this.read(src, tmp);
+      this.write(dst, tmp);
+      return;
+    }
     let done = 0;
     while (done < length) {
       const s = src + done;
