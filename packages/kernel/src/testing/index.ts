@@ -1,0 +1,5 @@
+/**
+ * `@vfio-lab/kernel/testing`: helpers for tests written against the model (vitest is an optional
+ * peer dependency of this subpath only).
+ */
+export { expectErrno, setupKernelMatchers } from "./matchers.js";
