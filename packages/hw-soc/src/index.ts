@@ -1,23 +1,37 @@
-export { BusError, type BusErrorInit, type BusErrorReason } from "./core/bus-error.js";
-export { type ScheduledEvent, SimulationStuckError, VirtualClock } from "./core/clock.js";
-export { Device, type DeviceContext, type DeviceIdentity, type MmioWindow } from "./core/device.js";
-export { DmaPort, type Iommu } from "./core/dma-port.js";
-export { IrqLine, type IrqSink } from "./core/irq-line.js";
-export { PAGE_SHIFT, PAGE_SIZE, PhysicalMemory } from "./core/physical-memory.js";
-export {
-  AMBA_CID,
-  type DecodedRegister,
-  type PrimeCellIdName,
-  primeCellIdRegisters,
-  type RegisterAccess,
-  RegisterMap,
-  type RegisterSpec,
-} from "./core/registers.js";
-export { type AccessSize, type BusRegion, type MmioHandler, SystemBus } from "./core/system-bus.js";
-export {
-  type HwTraceEvent,
-  type HwTraceListener,
-  type HwTraceRecord,
-  HwTrace,
-  toJsonLines,
-} from "./core/trace.js";
+/**
+ * @vfio-lab/hw-soc — a deterministic ARM-style SoC: hardware only, no Linux concept.
+ *
+ * Start with `Soc.fromDeviceTree(boards.virtLab())`; everything else is the parts it is built
+ * from, exported for tests, scenarios and the kernel model's drivers.
+ */
+
+export { boards, type VirtLabOptions } from "./boards/index.js";
+export * from "./core/bus-error.js";
+export * from "./core/clock.js";
+export * from "./core/device.js";
+export * from "./core/device-model.js";
+export * from "./core/dma-port.js";
+export * from "./core/irq-line.js";
+export * from "./core/physical-memory.js";
+export * from "./core/registers.js";
+export * from "./core/system-bus.js";
+export * from "./core/trace.js";
+export * from "./devices/dma-test.js";
+export * from "./devices/fw-cfg.js";
+export * from "./devices/gic-v3.js";
+export * from "./devices/pl011.js";
+export * from "./devices/pl031.js";
+export * from "./devices/pl061.js";
+export * from "./devices/pl330.js";
+export * from "./devices/pl330-asm.js";
+export * from "./devices/pl330-isa.js";
+export * from "./devices/smmu-v3.js";
+export * from "./devices/smmu-v3-tables.js";
+export * from "./devices/sp804.js";
+export * from "./devices/unimplemented.js";
+export * from "./devices/virtio-mmio.js";
+export * from "./devices/xgmac.js";
+export * from "./devicetree/index.js";
+export { defaultDeviceModels } from "./models.js";
+export * from "./soc.js";
+export * from "./testing/bare-metal-smmu.js";

@@ -1,17 +1,19 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { virtLab, virtLabMap } from "./boards/virt-lab.js";
-import { decodeFdt } from "./devicetree/fdt.js";
-import { DtsSyntaxError } from "./devicetree/dts-parser.js";
 import { DmaTestEngine } from "./devices/dma-test.js";
 import { GicV3 } from "./devices/gic-v3.js";
 import { Pl061 } from "./devices/pl061.js";
 import { Pl330 } from "./devices/pl330.js";
 import { SmmuV3 } from "./devices/smmu-v3.js";
 import { UnimplementedDevice } from "./devices/unimplemented.js";
+import { DtsSyntaxError } from "./devicetree/dts-parser.js";
+import { decodeFdt } from "./devicetree/fdt.js";
 import { Soc } from "./soc.js";
 
-const qemuDtb = new Uint8Array(readFileSync(new URL("../test/fixtures/qemu-virt-smmuv3-gicv3.dtb", import.meta.url)));
+const qemuDtb = new Uint8Array(
+  readFileSync(new URL("../test/fixtures/qemu-virt-smmuv3-gicv3.dtb", import.meta.url)),
+);
 
 /** What a device looks like from the outside: enough to compare two boards. */
 function summary(soc: Soc) {
@@ -129,8 +131,12 @@ describe("Soc.fromDeviceTree", () => {
   it("carries the tree for the kernel, also as the DTB a bootloader would pass", () => {
     const soc = Soc.fromDeviceTree(virtLab());
     const again = decodeFdt(soc.dtb);
-    expect(again.root.children.map((c) => c.name)).toEqual(soc.tree.root.children.map((c) => c.name));
-    expect(Soc.fromDeviceTree(soc.dtb).devices.map((d) => d.name)).toEqual(soc.devices.map((d) => d.name));
+    expect(again.root.children.map((c) => c.name)).toEqual(
+      soc.tree.root.children.map((c) => c.name),
+    );
+    expect(Soc.fromDeviceTree(soc.dtb).devices.map((d) => d.name)).toEqual(
+      soc.devices.map((d) => d.name),
+    );
   });
 
   it("says plainly what it could not wire instead of dropping it", () => {

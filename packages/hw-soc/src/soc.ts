@@ -16,6 +16,8 @@ import type { Iommu } from "./core/dma-port.js";
 import { PhysicalMemory } from "./core/physical-memory.js";
 import { SystemBus } from "./core/system-bus.js";
 import { HwTrace } from "./core/trace.js";
+import { GicV3 } from "./devices/gic-v3.js";
+import { createUnimplemented } from "./devices/unimplemented.js";
 import { encodeFdt } from "./devicetree/fdt.js";
 import { loadDeviceTree } from "./devicetree/load.js";
 import {
@@ -30,8 +32,6 @@ import {
   walkNodes,
 } from "./devicetree/properties.js";
 import type { DeviceTree, DtNode } from "./devicetree/tree.js";
-import { GicV3 } from "./devices/gic-v3.js";
-import { createUnimplemented } from "./devices/unimplemented.js";
 import { defaultDeviceModels } from "./models.js";
 
 /** GIC interrupt specifier types (`include/dt-bindings/interrupt-controller/arm-gic.h`). */
@@ -137,8 +137,11 @@ export class Soc {
       const model = pickModel(models, compatible);
       // An unmodelled node still gets (silent) outputs for its interrupts, so its wiring shows.
       const irqCount = Math.floor((propU32s(node, "interrupts")?.length ?? 0) / 3);
-      const device = model ? model.create(ctx, id, node, tree) : createUnimplemented(ctx, id, irqCount);
-      id.windows.forEach((w, i) => this.bus.addMmio(device.name, w.base, w.size, device, i));
+      const device = model
+        ? model.create(ctx, id, node, tree)
+        : createUnimplemented(ctx, id, irqCount);
+      for (const [i, w] of id.windows.entries())
+        this.bus.addMmio(device.name, w.base, w.size, device, i);
       devices.push(device);
       nodeOf.set(device, node);
       deviceOfNode.set(node, device);
@@ -186,7 +189,8 @@ export class Soc {
   /** The device with this name or path, checked to be an instance of `kind`. */
   deviceOf<T extends Device>(kind: abstract new (...args: never[]) => T, nameOrPath: string): T {
     const d = this.device(nameOrPath);
-    if (!(d instanceof kind)) throw new TypeError(`${nameOrPath} is a ${d.constructor.name}, not a ${kind.name}`);
+    if (!(d instanceof kind))
+      throw new TypeError(`${nameOrPath} is a ${d.constructor.name}, not a ${kind.name}`);
     return d;
   }
 
@@ -203,7 +207,10 @@ export class Soc {
   }
 }
 
-function pickModel(models: readonly DeviceModel[], compatible: readonly string[]): DeviceModel | undefined {
+function pickModel(
+  models: readonly DeviceModel[],
+  compatible: readonly string[],
+): DeviceModel | undefined {
   for (const c of compatible) {
     const m = models.find((model) => model.compatible.includes(c));
     if (m) return m;
@@ -245,12 +252,18 @@ function wireInterrupts(
     const controllerNode = interruptParent(node, ancestorsOf.get(node) ?? [], phandles);
     const controller = controllerNode ? deviceOfNode.get(controllerNode) : undefined;
     if (!(controller instanceof GicV3)) {
-      warnings.push({ path: device.path, message: "interrupt parent is not a modelled GICv3; interrupts left unwired" });
+      warnings.push({
+        path: device.path,
+        message: "interrupt parent is not a modelled GICv3; interrupts left unwired",
+      });
       continue;
     }
     const cells = propU32(controllerNode!, "#interrupt-cells") ?? 3;
     if (cells < 3 || spec.length % cells !== 0) {
-      warnings.push({ path: device.path, message: `"interrupts" does not fit #interrupt-cells = <${cells}>` });
+      warnings.push({
+        path: device.path,
+        message: `"interrupts" does not fit #interrupt-cells = <${cells}>`,
+      });
       continue;
     }
     for (let i = 0; i * cells < spec.length; i++) {
@@ -265,8 +278,18 @@ function wireInterrupts(
       }
       const line = device.irqs[i];
       if (line) line.connect(controller, intid);
-      else warnings.push({ path: device.path, message: `interrupt ${i} (INTID ${intid}) has no output in the model` });
-      routes.push({ device: device.name, index: i, line: line?.name ?? null, intid, flags: flags & 0xf });
+      else
+        warnings.push({
+          path: device.path,
+          message: `interrupt ${i} (INTID ${intid}) has no output in the model`,
+        });
+      routes.push({
+        device: device.name,
+        index: i,
+        line: line?.name ?? null,
+        intid,
+        flags: flags & 0xf,
+      });
     }
   }
   return routes;
@@ -291,18 +314,30 @@ function wireIommus(
       const cells = iommuNode ? (propU32(iommuNode, "#iommu-cells") ?? 0) : 0;
       const iommu = iommuNode ? deviceOfNode.get(iommuNode) : undefined;
       if (!iommuNode || !iommu || !isIommu(iommu)) {
-        warnings.push({ path: device.path, message: "iommus: the phandle is not a modelled, available IOMMU" });
+        warnings.push({
+          path: device.path,
+          message: "iommus: the phandle is not a modelled, available IOMMU",
+        });
         break;
       }
       if (cells !== 1 || i + 1 >= spec.length) {
-        warnings.push({ path: device.path, message: `iommus: expected #iommu-cells = <1>, got <${cells}>` });
+        warnings.push({
+          path: device.path,
+          message: `iommus: expected #iommu-cells = <1>, got <${cells}>`,
+        });
         break;
       }
       const streamId = spec[i + 1]!;
       if (!device.dma) {
-        warnings.push({ path: device.path, message: "iommus names a device that is not a bus master in the model" });
+        warnings.push({
+          path: device.path,
+          message: "iommus names a device that is not a bus master in the model",
+        });
       } else if (device.dma.iommu) {
-        warnings.push({ path: device.path, message: "iommus: only the first stream ID is used by the model" });
+        warnings.push({
+          path: device.path,
+          message: "iommus: only the first stream ID is used by the model",
+        });
       } else {
         device.dma.attach(iommu, streamId);
       }

@@ -141,10 +141,16 @@ export const ERRNO_TABLE = {
   ERFKILL: { errno: 132, message: "Operation not possible due to RF-kill" },
   EHWPOISON: { errno: 133, message: "Memory page has hardware error" },
   ERESTARTSYS: { errno: 512, message: "Restart the system call (kernel-internal)" },
-  ERESTARTNOINTR: { errno: 513, message: "Restart the system call, no interrupt (kernel-internal)" },
+  ERESTARTNOINTR: {
+    errno: 513,
+    message: "Restart the system call, no interrupt (kernel-internal)",
+  },
   ERESTARTNOHAND: { errno: 514, message: "Restart if no handler (kernel-internal)" },
   ENOIOCTLCMD: { errno: 515, message: "No ioctl command (kernel-internal)" },
-  ERESTART_RESTARTBLOCK: { errno: 516, message: "Restart by calling sys_restart_syscall (kernel-internal)" },
+  ERESTART_RESTARTBLOCK: {
+    errno: 516,
+    message: "Restart by calling sys_restart_syscall (kernel-internal)",
+  },
   EPROBE_DEFER: { errno: 517, message: "Driver requests probe retry (kernel-internal)" },
   EOPENSTALE: { errno: 518, message: "Open found a stale dentry (kernel-internal)" },
   ENOPARAM: { errno: 519, message: "Parameter not supported (kernel-internal)" },
@@ -155,7 +161,10 @@ export const ERRNO_TABLE = {
   ETOOSMALL: { errno: 525, message: "Buffer or request is too small (kernel-internal)" },
   ESERVERFAULT: { errno: 526, message: "An untranslatable error occurred (kernel-internal)" },
   EBADTYPE: { errno: 527, message: "Type not supported by server (kernel-internal)" },
-  EJUKEBOX: { errno: 528, message: "Request initiated, but will not complete before timeout (kernel-internal)" },
+  EJUKEBOX: {
+    errno: 528,
+    message: "Request initiated, but will not complete before timeout (kernel-internal)",
+  },
   EIOCBQUEUED: { errno: 529, message: "iocb queued, will get completion event (kernel-internal)" },
   ERECALLCONFLICT: { errno: 530, message: "Conflict with recalled state (kernel-internal)" },
   ENOGRACE: { errno: 531, message: "NFS file lock reclaim refused (kernel-internal)" },
@@ -167,7 +176,9 @@ export type ErrnoName = keyof typeof ERRNO_TABLE | "EWOULDBLOCK" | "EDEADLOCK";
 const ALIASES = { EWOULDBLOCK: "EAGAIN", EDEADLOCK: "EDEADLK" } as const;
 
 function canonical(name: ErrnoName): keyof typeof ERRNO_TABLE {
-  return name in ALIASES ? ALIASES[name as keyof typeof ALIASES] : (name as keyof typeof ERRNO_TABLE);
+  return name in ALIASES
+    ? ALIASES[name as keyof typeof ALIASES]
+    : (name as keyof typeof ERRNO_TABLE);
 }
 
 /** `errno("EBUSY") === 16`. */

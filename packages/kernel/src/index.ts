@@ -1,4 +1,4 @@
-export { ERRNO_TABLE, type ErrnoName, errno, errnoName, strerror, SysError } from "./errno.js";
+export { ERRNO_TABLE, type ErrnoName, errno, errnoName, SysError, strerror } from "./errno.js";
 export type { UserMemory } from "./mm/user-memory.js";
 export {
   accessOk,

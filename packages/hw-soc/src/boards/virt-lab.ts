@@ -69,7 +69,9 @@ function pcieInterruptMap(): string {
   for (let slot = 0; slot < 4; slot++) {
     for (let pin = 1; pin <= 4; pin++) {
       const n = 3 + ((slot + pin - 1) % 4);
-      entries.push(`0x${(slot << 11).toString(16)} 0x0 0x0 0x${pin.toString(16)} &gic 0x0 0x0 0x0 0x${n.toString(16)} 0x4`);
+      entries.push(
+        `0x${(slot << 11).toString(16)} 0x0 0x0 0x${pin.toString(16)} &gic 0x0 0x0 0x0 0x${n.toString(16)} 0x4`,
+      );
     }
   }
   return `<${entries.join(" ")}>`;
@@ -79,7 +81,9 @@ function pcieInterruptMap(): string {
 export function virtLab(options: VirtLabOptions = {}): string {
   const ramSize = options.ramSize ?? 4 * GIB;
   if (!Number.isSafeInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0 || ramSize > MAX_RAM) {
-    throw new RangeError(`virtLab: ramSize must be a positive multiple of 4 KiB up to 255 GiB, got ${ramSize}`);
+    throw new RangeError(
+      `virtLab: ramSize must be a positive multiple of 4 KiB up to 255 GiB, got ${ramSize}`,
+    );
   }
   const pl330Irqs = Array.from({ length: 9 }, (_, i) => spi(112 + i, LEVEL_HIGH)).join(", ");
   return `/dts-v1/;

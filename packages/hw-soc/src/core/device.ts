@@ -83,7 +83,9 @@ export abstract class Device implements MmioHandler {
 
   mmioWrite(offset: number, size: AccessSize, value: number, window: number): BusError | undefined {
     if (size !== 4 || (offset & 3) !== 0) {
-      this.guestError(`${size}-byte write at offset 0x${offset.toString(16)} ignored (32-bit registers)`);
+      this.guestError(
+        `${size}-byte write at offset 0x${offset.toString(16)} ignored (32-bit registers)`,
+      );
       return undefined;
     }
     this.writeRegister(offset, value >>> 0, window);
@@ -111,7 +113,9 @@ export abstract class Device implements MmioHandler {
   protected note(event: string, detail?: Record<string, string | number | boolean>): void {
     if (!this.trace.enabled) return;
     this.trace.emit(
-      detail ? { type: "device", device: this.name, event, detail } : { type: "device", device: this.name, event },
+      detail
+        ? { type: "device", device: this.name, event, detail }
+        : { type: "device", device: this.name, event },
     );
   }
 

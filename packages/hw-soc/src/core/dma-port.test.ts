@@ -14,7 +14,14 @@ class PageMapIommu implements Iommu {
   translate(_sid: number, iova: number, write: boolean, master: string): number | BusError {
     const pa = this.pages.get(Math.floor(iova / PAGE_SIZE));
     if (pa === undefined) {
-      return new BusError({ reason: "iommu", address: iova, size: 1, write, master, detail: "F_TRANSLATION" });
+      return new BusError({
+        reason: "iommu",
+        address: iova,
+        size: 1,
+        write,
+        master,
+        detail: "F_TRANSLATION",
+      });
     }
     return pa * PAGE_SIZE + (iova % PAGE_SIZE);
   }
@@ -87,18 +94,21 @@ describe("DmaPort", () => {
     fc.integer({ min: 0, max: 8 * PAGE_SIZE }),
     fc.integer({ min: 1, max: 3 * PAGE_SIZE }),
     fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 12 }),
-  ])("copy through a scattered IOMMU mapping equals a byte-by-byte reference", (s, d, len, perm) => {
-    const { bus, port } = setup();
-    const iommu = new PageMapIommu();
-    const frames = [...new Set([...perm, ...Array.from({ length: 12 }, (_, i) => i)])];
-    frames.forEach((f, i) => iommu.pages.set(i, 0x40100 + f));
-    port.attach(iommu, 3);
-    const src = new Uint8Array(len).map((_, i) => (i * 7 + 3) & 0xff);
-    expect(port.write(s, src)).toBeUndefined();
-    expect(port.copy(d, s, len)).toBeUndefined();
-    const out = new Uint8Array(len);
-    expect(port.read(d, out)).toBeUndefined();
-    expect(Buffer.from(out).equals(src)).toBe(true);
-    void bus;
-  });
+  ])(
+    "copy through a scattered IOMMU mapping equals a byte-by-byte reference",
+    (s, d, len, perm) => {
+      const { bus, port } = setup();
+      const iommu = new PageMapIommu();
+      const frames = [...new Set([...perm, ...Array.from({ length: 12 }, (_, i) => i)])];
+      for (const [i, f] of frames.entries()) iommu.pages.set(i, 0x40100 + f);
+      port.attach(iommu, 3);
+      const src = new Uint8Array(len).map((_, i) => (i * 7 + 3) & 0xff);
+      expect(port.write(s, src)).toBeUndefined();
+      expect(port.copy(d, s, len)).toBeUndefined();
+      const out = new Uint8Array(len);
+      expect(port.read(d, out)).toBeUndefined();
+      expect(Buffer.from(out).equals(src)).toBe(true);
+      void bus;
+    },
+  );
 });

@@ -49,6 +49,7 @@ export class DmaPort {
   private sid: number | null = null;
   private readonly scratchSrc = new Float64Array(MAX_PAGES_SCRATCH);
   private readonly scratchDst = new Float64Array(MAX_PAGES_SCRATCH);
+  private readonly scratchGuard = new Float64Array(MAX_PAGES_SCRATCH);
 
   constructor(
     readonly master: string,
@@ -101,7 +102,12 @@ export class DmaPort {
   }
 
   write32(addr: number, value: number): BusError | undefined {
-    const b = new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]);
+    const b = new Uint8Array([
+      value & 0xff,
+      (value >>> 8) & 0xff,
+      (value >>> 16) & 0xff,
+      value >>> 24,
+    ]);
     return this.write(addr, b);
   }
 
@@ -135,6 +141,101 @@ export class DmaPort {
     return undefined;
   }
 
+  /**
+   * `copy` for a master that folds many bursts into one call and must stay indistinguishable
+   * from issuing them one by one (the PL330 loop fast path). It moves the bytes only when the
+   * order cannot matter: both runs are RAM and no physical frame is both read and written, nor
+   * is any frame of `guard` (the master's own microcode) written. Otherwise nothing moves and
+   * the answer is "declined", and the master takes its burst-by-burst path. A translation or
+   * decode fault comes back as from `copy`, again with nothing moved.
+   */
+  copyBatch(
+    dst: number,
+    src: number,
+    length: number,
+    guard?: { readonly address: number; readonly length: number },
+  ): BusError | "declined" | undefined {
+    const srcPages = this.resolve(src, length, false, this.scratchSrc);
+    if (BusError.isInstance(srcPages)) return this.fail(src, length, false, srcPages);
+    const dstPages = this.resolve(dst, length, true, this.scratchDst);
+    if (BusError.isInstance(dstPages)) return this.fail(dst, length, true, dstPages);
+    if (!srcPages.allRam || !dstPages.allRam) return "declined";
+    if (framesMeet(srcPages.pas, srcPages.count, dstPages.pas, dstPages.count)) return "declined";
+    if (guard && guard.length > 0) {
+      const g = this.resolve(guard.address, guard.length, false, this.scratchGuard);
+      if (BusError.isInstance(g) || framesMeet(g.pas, g.count, dstPages.pas, dstPages.count)) {
+        return "declined";
+      }
+    }
+    this.copyRamRuns(dst, src, length, srcPages.pas, dstPages.pas);
+    this.traceOk(src, length, false, srcPages);
+    this.traceOk(dst, length, true, dstPages);
+    return undefined;
+  }
+
+  /**
+   * `copyRam` for source and destination frames known to be distinct: pieces that continue
+   * each other in the same backing buffer (frames allocated one after another) are merged,
+   * so a long run costs one `set()` per slab rather than one per page.
+   */
+  private copyRamRuns(
+    dst: number,
+    src: number,
+    length: number,
+    spas: Float64Array,
+    dpas: Float64Array,
+  ): void {
+    const memory = this.bus.memory;
+    let runS: ArrayBufferLike | null = null;
+    let runD: ArrayBufferLike | null = null;
+    let runSAt = 0;
+    let runDAt = 0;
+    let runLen = 0;
+    let so = src % PAGE_SIZE;
+    let dof = dst % PAGE_SIZE;
+    let si = 0;
+    let di = 0;
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(PAGE_SIZE - so, PAGE_SIZE - dof, length - done);
+      const sf = memory.frameForRead(spas[si]! / PAGE_SIZE);
+      const df = memory.frameForWrite(dpas[di]! / PAGE_SIZE);
+      const sAt = sf.byteOffset + so;
+      const dAt = df.byteOffset + dof;
+      if (
+        sf.buffer === runS &&
+        df.buffer === runD &&
+        sAt === runSAt + runLen &&
+        dAt === runDAt + runLen
+      ) {
+        runLen += n;
+      } else {
+        if (runLen > 0) {
+          new Uint8Array(runD!, runDAt, runLen).set(new Uint8Array(runS!, runSAt, runLen));
+        }
+        runS = sf.buffer;
+        runD = df.buffer;
+        runSAt = sAt;
+        runDAt = dAt;
+        runLen = n;
+      }
+      done += n;
+      so += n;
+      dof += n;
+      if (so === PAGE_SIZE) {
+        so = 0;
+        si++;
+      }
+      if (dof === PAGE_SIZE) {
+        dof = 0;
+        di++;
+      }
+    }
+    if (runLen > 0) {
+      new Uint8Array(runD!, runDAt, runLen).set(new Uint8Array(runS!, runSAt, runLen));
+    }
+  }
+
   /** Physical address of each page the run touches, translated and decode-checked. */
   private resolve(
     addr: number,
@@ -161,7 +262,13 @@ export class DmaPort {
       const chunk = Math.min(PAGE_SIZE - (va % PAGE_SIZE), addr + length - va);
       const region = this.bus.regionAt(pa);
       if (!region || pa + chunk > region.base + region.size) {
-        return new BusError({ reason: "unmapped", address: pa, size: chunk, write, master: this.master });
+        return new BusError({
+          reason: "unmapped",
+          address: pa,
+          size: chunk,
+          write,
+          master: this.master,
+        });
       }
       if (region.kind !== "ram") allRam = false;
       // Keep the frame base: a granule is at least 4 KiB, so the page offset survives translation.
@@ -189,7 +296,13 @@ export class DmaPort {
     return undefined;
   }
 
-  private copyRam(dst: number, src: number, length: number, spas: Float64Array, dpas: Float64Array): void {
+  private copyRam(
+    dst: number,
+    src: number,
+    length: number,
+    spas: Float64Array,
+    dpas: Float64Array,
+  ): void {
     const memory = this.bus.memory;
     let done = 0;
     while (done < length) {
@@ -205,7 +318,12 @@ export class DmaPort {
     }
   }
 
-  private traceOk(addr: number, length: number, write: boolean, pages: { pas: Float64Array; count: number }): void {
+  private traceOk(
+    addr: number,
+    length: number,
+    write: boolean,
+    pages: { pas: Float64Array; count: number },
+  ): void {
     if (!this.trace.enabled || pages.count === 0) return;
     this.trace.emit({
       type: "dma",
@@ -232,4 +350,22 @@ export class DmaPort {
     }
     return error;
   }
+}
+
+/** True when two lists of frame bases share a frame. */
+function framesMeet(a: Float64Array, na: number, b: Float64Array, nb: number): boolean {
+  let aLo = Number.POSITIVE_INFINITY;
+  let aHi = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < na; i++) {
+    const f = a[i]!;
+    if (f < aLo) aLo = f;
+    if (f > aHi) aHi = f;
+  }
+  let overlap = false;
+  for (let i = 0; i < nb && !overlap; i++) overlap = b[i]! >= aLo && b[i]! <= aHi;
+  if (!overlap) return false;
+  const frames = new Set<number>();
+  for (let i = 0; i < na; i++) frames.add(a[i]!);
+  for (let i = 0; i < nb; i++) if (frames.has(b[i]!)) return true;
+  return false;
 }

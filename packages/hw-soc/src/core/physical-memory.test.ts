@@ -33,9 +33,10 @@ describe("PhysicalMemory", () => {
 
   it("declares a terabyte cheaply: storage grows only with written pages", () => {
     const m = new PhysicalMemory();
-    for (let i = 0; i < 1000; i++) m.store(i * 1_099_511_627 - (i * 1_099_511_627) % 4, 4, i);
+    for (let i = 0; i < 1000; i++) m.store(i * 1_099_511_627 - ((i * 1_099_511_627) % 4), 4, i);
     expect(m.allocatedFrames).toBe(1000);
-    for (let i = 0; i < 1000; i++) expect(m.load(i * 1_099_511_627 - (i * 1_099_511_627) % 4, 4)).toBe(i);
+    for (let i = 0; i < 1000; i++)
+      expect(m.load(i * 1_099_511_627 - ((i * 1_099_511_627) % 4), 4)).toBe(i);
   });
 
   test.prop([

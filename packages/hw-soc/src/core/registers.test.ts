@@ -41,7 +41,8 @@ describe("RegisterMap", () => {
     const ids = new RegisterMap(primeCellIdRegisters([0x30, 0x13, 0x24, 0x00]));
     const byte = (o: number) => ids.decode(o)!.spec.reset!;
     expect([0xfe0, 0xfe4, 0xfe8, 0xfec].map(byte)).toEqual([0x30, 0x13, 0x24, 0x00]);
-    const cid = [0xff0, 0xff4, 0xff8, 0xffc].map(byte).reduce((v, b, i) => v | (b << (8 * i)), 0) >>> 0;
+    const cid =
+      [0xff0, 0xff4, 0xff8, 0xffc].map(byte).reduce((v, b, i) => v | (b << (8 * i)), 0) >>> 0;
     expect(cid).toBe(0xb105f00d);
   });
 });

@@ -38,7 +38,9 @@ describe("SystemBus", () => {
   it("refuses overlapping regions", () => {
     const { bus } = board();
     expect(() => bus.addRam("ram2", 0x7fff_f000, 0x2000)).toThrow(/overlaps ram/);
-    expect(() => bus.addMmio("dev2", 0x0900_0800, 0x1000, new ScratchRegs())).toThrow(/overlaps dev/);
+    expect(() => bus.addMmio("dev2", 0x0900_0800, 0x1000, new ScratchRegs())).toThrow(
+      /overlaps dev/,
+    );
   });
 
   it("gives a typed bus error, never a silent zero, for an unmapped address", () => {
@@ -78,6 +80,8 @@ describe("SystemBus", () => {
     const { bus, dev } = board();
     dev.regs.set(0, 0x44332211);
     dev.regs.set(4, 0x88776655);
-    expect([...bus.readBytes(0x0900_0000, 8)]).toEqual([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    expect([...bus.readBytes(0x0900_0000, 8)]).toEqual([
+      0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    ]);
   });
 });
