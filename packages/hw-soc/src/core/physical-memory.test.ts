@@ -63,3 +63,21 @@ describe("PhysicalMemory", () => {
     expect(Buffer.from(ra).equals(rb)).toBe(true);
   });
 });
+
+describe("PhysicalMemory.discardFrame", () => {
+  it("drops a frame's storage so it reads as zeros and is reused cleanly", () => {
+    const m = new PhysicalMemory();
+    m.store(0x4000_0010, 4, 0x12345678);
+    m.store(0x4000_1010, 4, 0x9abcdef0);
+    m.discardFrame(0x40000);
+    expect(m.allocatedFrames).toBe(1);
+    expect(m.load(0x4000_0010, 4)).toBe(0);
+    expect(m.peekFrame(0x40000)).toBeUndefined();
+    // The storage comes back, zeroed, for the next frame that is written.
+    m.store(0x8000_0000, 1, 1);
+    expect(m.load(0x8000_0010, 4)).toBe(0);
+    expect(m.load(0x4000_1010, 4)).toBe(0x9abcdef0);
+    m.discardFrame(0x12345); // never written: nothing to do
+    expect(m.allocatedFrames).toBe(2);
+  });
+});
