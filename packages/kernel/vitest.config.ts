@@ -1,4 +1,7 @@
 import { defineProject, mergeConfig } from "vitest/config";
-import shared from "../../vitest.shared";
+import shared from "../../vitest.shared.ts";
 
-export default mergeConfig(shared, defineProject({ test: { name: "kernel" } }));
+export default mergeConfig(
+  shared,
+  defineProject({ test: { name: "kernel", setupFiles: ["test/setup.ts"] } }),
+);

@@ -53,7 +53,8 @@ export class FdTable {
   install(file: File, flags: number, limit: number, fn: string, minimum = 0): number {
     let fd = minimum;
     while (this.entries[fd]) fd++;
-    if (fd >= limit) throw new SysError("EMFILE", fn, `no free descriptor below RLIMIT_NOFILE (${limit})`);
+    if (fd >= limit)
+      throw new SysError("EMFILE", fn, `no free descriptor below RLIMIT_NOFILE (${limit})`);
     this.entries[fd] = { file, flags: flags & FD_CLOEXEC };
     return fd;
   }

@@ -159,3 +159,17 @@ describe("locked_vm accounting", () => {
     expect(users.findUser(0)).toBeUndefined();
   });
 });
+
+describe("munlock merging back into a neighbour", () => {
+  test("unlocks a locked head whose fixup merges it with the unlocked tail", () => {
+    const m = machine();
+    const mm = m.newMm();
+    const va = anon(mm, 8);
+    mlock(mm, va, 4 * PAGE_SIZE, limit(16));
+    expect(mm.mapCount).toBe(2);
+    munlock(mm, va, 4 * PAGE_SIZE);
+    expect(mm.mapCount).toBe(1);
+    expect(mm.lockedVm).toBe(0);
+    expect(mm.vmaLookup(va)!.flags & VM_LOCKED).toBe(0);
+  });
+});

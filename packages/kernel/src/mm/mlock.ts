@@ -59,8 +59,10 @@ function applyVmaLockFlags(mm: AddressSpace, start: number, len: number, flags: 
   let nstart = start;
   let tmp = vma.start;
   let lastEnd = vma.end;
-  while (vma && vma.start < end) {
-    if (vma.start !== tmp) throw new SysError("ENOMEM", fn, "hole in range");
+  // The range is done once `nstart` reaches `end`: a merge may have made the VMA covering
+  // `nstart` start before it, so a gap is only a VMA that starts *after* where we are.
+  while (vma && nstart < end && vma.start < end) {
+    if (vma.start > tmp) throw new SysError("ENOMEM", fn, "hole in range");
     const newFlags = (vma.flags & ~VM_LOCKED_MASK) | flags;
     tmp = Math.min(vma.end, end);
     const v = mlockFixup(mm, vma, nstart, tmp, newFlags);

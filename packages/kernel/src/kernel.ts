@@ -1,0 +1,171 @@
+/**
+ * The kernel: boots on a hw-soc `Soc` and owns every core subsystem — page allocator, VFS
+ * (devtmpfs, sysfs, procfs), printk and /dev/kmsg, taint, modules, the trace bus — plus the
+ * process table. ARCHITECTURE.md §3 is its contract: `Kernel.boot(soc, { cmdline })`,
+ * `kernel.spawn({ comm, uid, caps, rlimits })`, `kernel.modprobe(module, params)`,
+ * `kernel.rmmod(name)`.
+ *
+ * Caveat: there is no scheduler beyond virtual time — user processes run one syscall at a time
+ * from the caller's JavaScript, and a blocking call advances the SoC's clock until it can finish.
+ */
+
+import type { Soc } from "@vfio-lab/hw-soc";
+import { SysError } from "./errno.js";
+import type { ProcessTable } from "./fs/proc-pid.js";
+import { Vfs } from "./fs/vfs.js";
+import { UserStructTable } from "./mm/account.js";
+import { type Migration, migratePages } from "./mm/migrate.js";
+import { PageAllocator } from "./mm/page-allocator.js";
+import { type KernelCmdline, parseKernelCmdline } from "./module/cmdline.js";
+import type { KernelModule, ModuleArgs } from "./module/index.js";
+import { ModuleLoader } from "./module/loader.js";
+import { Devkmsg } from "./printk/devkmsg.js";
+import { KERN_INFO, KERN_NOTICE } from "./printk/levels.js";
+import { Printk } from "./printk/printk.js";
+import { Process, type SpawnOptions } from "./process.js";
+import { Scheduler } from "./sched/wait.js";
+import { Taint } from "./taint.js";
+import { KernelTrace } from "./trace/trace-bus.js";
+
+export interface KernelBootOptions {
+  /** The kernel command line (`vfio.enable_unsafe_noiommu_mode=1 …`). */
+  readonly cmdline?: string;
+}
+
+/** The release the model follows (ARCHITECTURE.md, fidelity rule 7). */
+export const UTS_RELEASE = "7.3.0-vfio-lab";
+
+/** The first pid handed to a spawned process; lower ones belong to init and kernel threads. */
+const FIRST_USER_PID = 100;
+
+export class Kernel {
+  readonly soc: Soc;
+  readonly cmdline: string;
+  readonly parsedCmdline: KernelCmdline;
+  readonly scheduler: Scheduler;
+  readonly trace: KernelTrace;
+  readonly printk: Printk;
+  readonly taint: Taint;
+  readonly allocator: PageAllocator;
+  /** Per-user accounting (`struct user_struct`), for RLIMIT_MEMLOCK charged to a user. */
+  readonly users = new UserStructTable();
+  readonly vfs: Vfs;
+  readonly modules: ModuleLoader<Kernel>;
+  private readonly processes = new Map<number, Process>();
+  private nextPid = FIRST_USER_PID;
+
+  private constructor(soc: Soc, opts: KernelBootOptions) {
+    this.soc = soc;
+    this.cmdline = opts.cmdline ?? "";
+    this.parsedCmdline = parseKernelCmdline(this.cmdline);
+    const now = () => soc.clock.now;
+    this.scheduler = new Scheduler(soc.clock);
+    this.trace = new KernelTrace(now);
+    this.printk = new Printk({ now });
+    this.taint = new Taint({ printk: this.printk });
+    this.trace.forwardPrintk(this.printk);
+    this.trace.forwardTaint(this.taint);
+    this.trace.forwardHw(soc.trace);
+
+    this.printk.printk(KERN_INFO, "Booting Linux on physical CPU 0x0000000000 [0x411fd070]");
+    this.printk.printk(KERN_NOTICE, `Linux version ${UTS_RELEASE} (vfio-lab) #1 SMP PREEMPT`);
+    this.printk.printk(KERN_INFO, `Machine model: ${machineModel(soc)}`);
+    this.allocator = new PageAllocator(soc.memory, soc.ram);
+    this.printk.printk(KERN_NOTICE, `Kernel command line: ${this.cmdline}`);
+
+    const processes: ProcessTable = {
+      find: (pid) => this.processes.get(pid),
+      pids: () => [...this.processes.keys()].sort((a, b) => a - b),
+      files: (pid) => {
+        const p = this.processes.get(pid);
+        return p ? p.fds.fds.map((fd) => [fd, p.fds.get(fd, "proc_fd")] as const) : [];
+      },
+    };
+    let loader: ModuleLoader<Kernel> | undefined;
+    const devkmsg = new Devkmsg({ printk: this.printk, scheduler: this.scheduler });
+    this.vfs = new Vfs({
+      cmdline: this.cmdline,
+      tainted: () => BigInt(this.taint.value),
+      addTaint: (mask) => this.taint.procTaintWrite(mask),
+      processes,
+      kmsgFops: devkmsg.fops,
+      modules: {
+        tryModuleGet: (owner) => loader?.tryModuleGet(owner) ?? true,
+        modulePut: (owner) => loader?.modulePut(owner),
+      },
+    });
+    loader = new ModuleLoader<Kernel>({
+      kernel: this,
+      sysfs: this.vfs.sysfs,
+      printk: this.printk,
+      taint: this.taint,
+      trace: this.trace,
+      cmdline: this.parsedCmdline,
+    });
+    this.modules = loader;
+  }
+
+  /** Boots a kernel on `soc`: memory, filesystems, consoles; the drivers come with later layers. */
+  static boot(soc: Soc, opts: KernelBootOptions = {}): Kernel {
+    return new Kernel(soc, opts);
+  }
+
+  /** Starts a user process (default: root with every capability, RLIMIT_MEMLOCK 8 MiB). */
+  spawn(opts: SpawnOptions = {}): Process {
+    const pid = this.nextPid++;
+    const p = new Process(this, pid, opts);
+    this.processes.set(pid, p);
+    return p;
+  }
+
+  /** The live process with this pid, or undefined. */
+  process(pid: number): Process | undefined {
+    return this.processes.get(pid);
+  }
+
+  /** Called by `Process.exit()`: the pid disappears from /proc. */
+  reap(p: Process): void {
+    this.processes.delete(p.pid);
+  }
+
+  /**
+   * modprobe(8) of a module object, dependencies first; `params` override `module.param=` from
+   * the command line. finit_module() errors: EEXIST when already loaded, the init's errno.
+   */
+  modprobe(module: KernelModule<Kernel>, params?: ModuleArgs): void {
+    this.modules.modprobe(module, params);
+  }
+
+  /** delete_module(2): ENOENT when not loaded, EWOULDBLOCK (EAGAIN) while in use. */
+  rmmod(name: string): void {
+    this.modules.rmmod(name);
+  }
+
+  /** The kernel log, one line per record, as dmesg(1) prints it. */
+  dmesg(): string[] {
+    return this.printk.dmesg();
+  }
+
+  /**
+   * Memory compaction: moves every movable user page that is not pinned (mlocked ones included)
+   * and fixes up the page tables — the point of the no-IOMMU "pin, don't mlock" rule.
+   */
+  migratePages(): Migration[] {
+    return migratePages(this.allocator);
+  }
+
+  /** A SysError for kernel code that wants one without importing errno. */
+  static error(
+    code: ConstructorParameters<typeof SysError>[0],
+    fn: string,
+    detail?: string,
+  ): SysError {
+    return new SysError(code, fn, detail);
+  }
+}
+
+function machineModel(soc: Soc): string {
+  const model = soc.tree.root.properties.find((p) => p.name === "model");
+  if (!model) return "unknown";
+  return new TextDecoder().decode(model.value).replace(/\0.*$/s, "");
+}

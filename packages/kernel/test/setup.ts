@@ -1,0 +1,3 @@
+import { setupKernelMatchers } from "../src/testing/matchers.js";
+
+setupKernelMatchers();
