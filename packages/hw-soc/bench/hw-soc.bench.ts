@@ -9,11 +9,11 @@
  */
 
 import { describe, expect, it } from "vitest";
+import { heldBytes, measure, mib, report } from "../../../scripts/bench-harness.ts";
 import { boards } from "../src/boards/index.js";
 import { pl330DebugGo, pl330DebugKill, pl330Memcpy } from "../src/devices/pl330-asm.js";
 import { Soc } from "../src/soc.js";
 import { BareMetalSmmu } from "../src/testing/bare-metal-smmu.js";
-import { heldBytes, measure, mib, report } from "./harness.js";
 
 const MIB = 2 ** 20;
 

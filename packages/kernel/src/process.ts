@@ -152,78 +152,106 @@ export class Process implements Task, CapTask {
 
   /** open(2): the lowest free fd. */
   open(path: string, flags: number = O_RDWR): number {
-    return this.syscall("openat", { path, flags }, () => {
-      const file = this.kernel.vfs.open(path, flags, this);
-      return this.installOrRelease(file, flags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_sys_openat2");
-    });
+    return this.syscall(
+      "openat",
+      () => ({ path, flags }),
+      () => {
+        const file = this.kernel.vfs.open(path, flags, this);
+        return this.installOrRelease(file, flags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_sys_openat2");
+      },
+    );
   }
 
   /** close(2). */
   close(fd: number): void {
-    this.syscall("close", { fd }, () => {
-      this.kernel.vfs.fput(this.fds.remove(fd, "close_fd"));
-      return 0;
-    });
+    this.syscall(
+      "close",
+      () => ({ fd }),
+      () => {
+        this.kernel.vfs.fput(this.fds.remove(fd, "close_fd"));
+        return 0;
+      },
+    );
   }
 
   read(fd: number, va: number, count: number): number {
-    return this.syscall("read", { fd, buf: va, count }, () =>
-      this.kernel.vfs.read(this.fds.get(fd, "ksys_read"), this, va, count),
+    return this.syscall(
+      "read",
+      () => ({ fd, buf: va, count }),
+      () => this.kernel.vfs.read(this.fds.get(fd, "ksys_read"), this, va, count),
     );
   }
 
   write(fd: number, va: number, count: number): number {
-    return this.syscall("write", { fd, buf: va, count }, () =>
-      this.kernel.vfs.write(this.fds.get(fd, "ksys_write"), this, va, count),
+    return this.syscall(
+      "write",
+      () => ({ fd, buf: va, count }),
+      () => this.kernel.vfs.write(this.fds.get(fd, "ksys_write"), this, va, count),
     );
   }
 
   pread(fd: number, va: number, count: number, offset: number | bigint): number {
-    return this.syscall("pread64", { fd, buf: va, count, offset }, () => {
-      const off = toOffset(offset, "ksys_pread64");
-      return this.kernel.vfs.pread(this.fds.get(fd, "ksys_pread64"), this, va, count, off);
-    });
+    return this.syscall(
+      "pread64",
+      () => ({ fd, buf: va, count, offset }),
+      () => {
+        const off = toOffset(offset, "ksys_pread64");
+        return this.kernel.vfs.pread(this.fds.get(fd, "ksys_pread64"), this, va, count, off);
+      },
+    );
   }
 
   pwrite(fd: number, va: number, count: number, offset: number | bigint): number {
-    return this.syscall("pwrite64", { fd, buf: va, count, offset }, () => {
-      const off = toOffset(offset, "ksys_pwrite64");
-      return this.kernel.vfs.pwrite(this.fds.get(fd, "ksys_pwrite64"), this, va, count, off);
-    });
+    return this.syscall(
+      "pwrite64",
+      () => ({ fd, buf: va, count, offset }),
+      () => {
+        const off = toOffset(offset, "ksys_pwrite64");
+        return this.kernel.vfs.pwrite(this.fds.get(fd, "ksys_pwrite64"), this, va, count, off);
+      },
+    );
   }
 
   lseek(fd: number, offset: number | bigint, whence: number): number | bigint {
-    return this.syscall("lseek", { fd, offset, whence }, () => {
-      const file = this.fds.get(fd, "ksys_lseek");
-      const pos = this.kernel.vfs.llseek(file, toOffset(offset, "ksys_lseek", true), whence);
-      return pos;
-    });
+    return this.syscall(
+      "lseek",
+      () => ({ fd, offset, whence }),
+      () => {
+        const file = this.fds.get(fd, "ksys_lseek");
+        const pos = this.kernel.vfs.llseek(file, toOffset(offset, "ksys_lseek", true), whence);
+        return pos;
+      },
+    );
   }
 
   /** ioctl(2): the generic commands of do_vfs_ioctl() first, then the file's. */
   ioctl(fd: number, request: number, arg = 0): number {
     const cmd = request >>> 0;
-    return this.syscall("ioctl", { fd, request: formatIoctl(cmd), arg }, () => {
-      const file = this.fds.get(fd, "ksys_ioctl");
-      switch (cmd) {
-        case FIOCLEX:
-          this.fds.setFlags(fd, FD_CLOEXEC, "do_vfs_ioctl");
-          return 0;
-        case FIONCLEX:
-          this.fds.setFlags(fd, 0, "do_vfs_ioctl");
-          return 0;
-        case FIONBIO: {
-          const on = getUser(this.mm, s32, arg, "ioctl_fionbio");
-          file.flags = on ? file.flags | O_NONBLOCK : file.flags & ~O_NONBLOCK;
-          return 0;
+    return this.syscall(
+      "ioctl",
+      () => ({ fd, request: formatIoctl(cmd), arg }),
+      () => {
+        const file = this.fds.get(fd, "ksys_ioctl");
+        switch (cmd) {
+          case FIOCLEX:
+            this.fds.setFlags(fd, FD_CLOEXEC, "do_vfs_ioctl");
+            return 0;
+          case FIONCLEX:
+            this.fds.setFlags(fd, 0, "do_vfs_ioctl");
+            return 0;
+          case FIONBIO: {
+            const on = getUser(this.mm, s32, arg, "ioctl_fionbio");
+            file.flags = on ? file.flags | O_NONBLOCK : file.flags & ~O_NONBLOCK;
+            return 0;
+          }
+          case FIOASYNC:
+            getUser(this.mm, s32, arg, "ioctl_fioasync");
+            return 0;
+          default:
+            return this.kernel.vfs.ioctl(file, this, cmd, arg);
         }
-        case FIOASYNC:
-          getUser(this.mm, s32, arg, "ioctl_fioasync");
-          return 0;
-        default:
-          return this.kernel.vfs.ioctl(file, this, cmd, arg);
-      }
-    });
+      },
+    );
   }
 
   /** mmap(2): returns the address of the new mapping. */
@@ -235,163 +263,224 @@ export class Process implements Task, CapTask {
     fd: number,
     offset: number | bigint,
   ): number {
-    return this.syscall("mmap", { addr, length, prot, flags, fd, offset }, () => {
-      const off = toOffset(offset, "sys_mmap");
-      // arch/arm64/kernel/sys.c: sys_mmap() — the offset must be page aligned.
-      if (off % PAGE_SIZE !== 0)
-        throw new SysError("EINVAL", "sys_mmap", "offset not page aligned");
-      let mmapFile: MmapFile | undefined;
-      if (!(flags & MAP_ANONYMOUS)) {
-        const file = this.fds.get(fd, "ksys_mmap_pgoff");
-        mmapFile = this.kernel.vfs.mmapFile(file, this);
-      }
-      return this.mm.mmap({
-        addr,
-        length,
-        prot,
-        flags,
-        ...(mmapFile ? { file: mmapFile, pgoff: off / PAGE_SIZE } : {}),
-        limits: this.memlockLimits,
-        capSysRawio: this.capable("CAP_SYS_RAWIO"),
-      });
-    });
+    return this.syscall(
+      "mmap",
+      () => ({ addr, length, prot, flags, fd, offset }),
+      () => {
+        const off = toOffset(offset, "sys_mmap");
+        // arch/arm64/kernel/sys.c: sys_mmap() — the offset must be page aligned.
+        if (off % PAGE_SIZE !== 0)
+          throw new SysError("EINVAL", "sys_mmap", "offset not page aligned");
+        let mmapFile: MmapFile | undefined;
+        if (!(flags & MAP_ANONYMOUS)) {
+          const file = this.fds.get(fd, "ksys_mmap_pgoff");
+          mmapFile = this.kernel.vfs.mmapFile(file, this);
+        }
+        return this.mm.mmap({
+          addr,
+          length,
+          prot,
+          flags,
+          ...(mmapFile ? { file: mmapFile, pgoff: off / PAGE_SIZE } : {}),
+          limits: this.memlockLimits,
+          capSysRawio: this.capable("CAP_SYS_RAWIO"),
+        });
+      },
+    );
   }
 
   munmap(addr: number, length: number): void {
-    this.syscall("munmap", { addr, length }, () => {
-      this.mm.munmap(addr, length);
-      return 0;
-    });
+    this.syscall(
+      "munmap",
+      () => ({ addr, length }),
+      () => {
+        this.mm.munmap(addr, length);
+        return 0;
+      },
+    );
   }
 
   mprotect(addr: number, length: number, prot: number): void {
-    this.syscall("mprotect", { addr, length, prot }, () => {
-      this.mm.mprotect(addr, length, prot);
-      return 0;
-    });
+    this.syscall(
+      "mprotect",
+      () => ({ addr, length, prot }),
+      () => {
+        this.mm.mprotect(addr, length, prot);
+        return 0;
+      },
+    );
   }
 
   mlock(addr: number, len: number): void {
-    this.syscall("mlock", { addr, len }, () => {
-      mmMlock(this.mm, addr, len, this.memlockLimits);
-      return 0;
-    });
+    this.syscall(
+      "mlock",
+      () => ({ addr, len }),
+      () => {
+        mmMlock(this.mm, addr, len, this.memlockLimits);
+        return 0;
+      },
+    );
   }
 
   munlock(addr: number, len: number): void {
-    this.syscall("munlock", { addr, len }, () => {
-      mmMunlock(this.mm, addr, len);
-      return 0;
-    });
+    this.syscall(
+      "munlock",
+      () => ({ addr, len }),
+      () => {
+        mmMunlock(this.mm, addr, len);
+        return 0;
+      },
+    );
   }
 
   /** eventfd2(2). */
   eventfd(initval = 0, flags = 0): number {
-    return this.syscall("eventfd2", { initval, flags }, () =>
-      eventfd2(initval, flags, {
-        scheduler: this.kernel.scheduler,
-        installFd: (file, oflags) =>
-          this.installOrRelease(file, oflags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_eventfd"),
-      }),
+    return this.syscall(
+      "eventfd2",
+      () => ({ initval, flags }),
+      () =>
+        eventfd2(initval, flags, {
+          scheduler: this.kernel.scheduler,
+          installFd: (file, oflags) =>
+            this.installOrRelease(file, oflags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_eventfd"),
+        }),
     );
   }
 
   /** memfd_create(2). */
   memfdCreate(name: string, flags = 0): number {
-    return this.syscall("memfd_create", { name, flags }, () => {
-      const obj = memfdCreate(this.kernel.allocator, name, flags);
-      const file = this.kernel.vfs.anonInodeGetfile(`memfd:${name}`, MEMFD_FOPS, obj, O_RDWR);
-      return this.installOrRelease(file, flags & MFD_CLOEXEC ? FD_CLOEXEC : 0, "memfd_create");
-    });
+    return this.syscall(
+      "memfd_create",
+      () => ({ name, flags }),
+      () => {
+        const obj = memfdCreate(this.kernel.allocator, name, flags);
+        const file = this.kernel.vfs.anonInodeGetfile(`memfd:${name}`, MEMFD_FOPS, obj, O_RDWR);
+        return this.installOrRelease(file, flags & MFD_CLOEXEC ? FD_CLOEXEC : 0, "memfd_create");
+      },
+    );
   }
 
   /** poll(2), with the timeout in virtual nanoseconds (negative: wait forever). */
   poll(fds: readonly PollFd[], timeoutNs: number): PollRevents[] {
-    return this.syscall("poll", { fds: fds.map((f) => ({ ...f })), timeoutNs }, () => {
-      return doSysPoll(fds, timeoutNs, {
-        current: this,
-        fget: (fd) => this.fds.lookup(fd),
-        scheduler: this.kernel.scheduler,
-      }).fds;
-    });
+    return this.syscall(
+      "poll",
+      () => ({ fds: fds.map((f) => ({ ...f })), timeoutNs }),
+      () => {
+        return doSysPoll(fds, timeoutNs, {
+          current: this,
+          fget: (fd) => this.fds.lookup(fd),
+          scheduler: this.kernel.scheduler,
+        }).fds;
+      },
+    );
   }
 
   dup(fd: number): number {
-    return this.syscall("dup", { fd }, () => {
-      const file = this.fds.get(fd, "dup");
-      return this.installOrRelease(this.kernel.vfs.fget(file), 0, "dup");
-    });
+    return this.syscall(
+      "dup",
+      () => ({ fd }),
+      () => {
+        const file = this.fds.get(fd, "dup");
+        return this.installOrRelease(this.kernel.vfs.fget(file), 0, "dup");
+      },
+    );
   }
 
   /** fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD, F_GETFL/F_SETFL, F_ADD_SEALS/F_GET_SEALS. */
   fcntl(fd: number, cmd: number, arg = 0): number {
-    return this.syscall("fcntl", { fd, cmd, arg }, () => {
-      const fn = "do_fcntl";
-      const file = this.fds.get(fd, fn);
-      switch (cmd) {
-        case F_DUPFD:
-        case F_DUPFD_CLOEXEC: {
-          if (arg < 0 || arg >= this.rlimits.nofile)
-            throw new SysError("EINVAL", "f_dupfd", `minimum fd ${arg}`);
-          const flags = cmd === F_DUPFD_CLOEXEC ? FD_CLOEXEC : 0;
-          return this.installOrRelease(this.kernel.vfs.fget(file), flags, "f_dupfd", arg);
+    return this.syscall(
+      "fcntl",
+      () => ({ fd, cmd, arg }),
+      () => {
+        const fn = "do_fcntl";
+        const file = this.fds.get(fd, fn);
+        switch (cmd) {
+          case F_DUPFD:
+          case F_DUPFD_CLOEXEC: {
+            if (arg < 0 || arg >= this.rlimits.nofile)
+              throw new SysError("EINVAL", "f_dupfd", `minimum fd ${arg}`);
+            const flags = cmd === F_DUPFD_CLOEXEC ? FD_CLOEXEC : 0;
+            return this.installOrRelease(this.kernel.vfs.fget(file), flags, "f_dupfd", arg);
+          }
+          case F_GETFD:
+            return this.fds.getFlags(fd, fn);
+          case F_SETFD:
+            this.fds.setFlags(fd, arg & FD_CLOEXEC, fn);
+            return 0;
+          case F_GETFL:
+            return file.flags;
+          case F_SETFL:
+            // setfl(): only the SETFL_MASK bits change; the access mode and the rest stay.
+            file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK);
+            return 0;
+          case F_ADD_SEALS:
+          case F_GET_SEALS: {
+            const obj = memfdObjectOf(file);
+            if (!obj) throw new SysError("EINVAL", "memfd_fcntl", `${file.path} is not a memfd`);
+            if (cmd === F_GET_SEALS) return obj.seals;
+            obj.addSeals(arg, file.mode);
+            return 0;
+          }
+          default:
+            throw new SysError("EINVAL", fn, `unknown command ${cmd}`);
         }
-        case F_GETFD:
-          return this.fds.getFlags(fd, fn);
-        case F_SETFD:
-          this.fds.setFlags(fd, arg & FD_CLOEXEC, fn);
-          return 0;
-        case F_GETFL:
-          return file.flags;
-        case F_SETFL:
-          // setfl(): only the SETFL_MASK bits change; the access mode and the rest stay.
-          file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK);
-          return 0;
-        case F_ADD_SEALS:
-        case F_GET_SEALS: {
-          const obj = memfdObjectOf(file);
-          if (!obj) throw new SysError("EINVAL", "memfd_fcntl", `${file.path} is not a memfd`);
-          if (cmd === F_GET_SEALS) return obj.seals;
-          obj.addSeals(arg, file.mode);
-          return 0;
-        }
-        default:
-          throw new SysError("EINVAL", fn, `unknown command ${cmd}`);
-      }
-    });
+      },
+    );
   }
 
   stat(path: string): Stat {
-    return this.syscall("newfstatat", { path }, () => this.kernel.vfs.stat(path, this));
+    return this.syscall(
+      "newfstatat",
+      () => ({ path }),
+      () => this.kernel.vfs.stat(path, this),
+    );
   }
 
   lstat(path: string): Stat {
-    return this.syscall("newfstatat", { path, flags: "AT_SYMLINK_NOFOLLOW" }, () =>
-      this.kernel.vfs.stat(path, this, { followLast: false }),
+    return this.syscall(
+      "newfstatat",
+      () => ({ path, flags: "AT_SYMLINK_NOFOLLOW" }),
+      () => this.kernel.vfs.stat(path, this, { followLast: false }),
     );
   }
 
   readlink(path: string): string {
-    return this.syscall("readlinkat", { path }, () => this.kernel.vfs.readlink(path, this));
+    return this.syscall(
+      "readlinkat",
+      () => ({ path }),
+      () => this.kernel.vfs.readlink(path, this),
+    );
   }
 
   /** getdents64(2) over a whole directory: the names in the order Linux returns them. */
   readdir(path: string): string[] {
-    return this.syscall("getdents64", { path }, () => this.kernel.vfs.readdir(path, this));
+    return this.syscall(
+      "getdents64",
+      () => ({ path }),
+      () => this.kernel.vfs.readdir(path, this),
+    );
   }
 
   capget(): CapNames {
-    return this.syscall("capget", {}, () => capgetNames(this));
+    return this.syscall(
+      "capget",
+      () => ({}),
+      () => capgetNames(this),
+    );
   }
 
   capset(req: {
     effective: readonly CapabilityName[];
     permitted?: readonly CapabilityName[];
   }): void {
-    this.syscall("capset", { ...req }, () => {
-      capsetNames(this, req);
-      return 0;
-    });
+    this.syscall(
+      "capset",
+      () => ({ ...req }),
+      () => {
+        capsetNames(this, req);
+        return 0;
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -478,7 +567,7 @@ export class Process implements Task, CapTask {
   }
 
   /** Runs one syscall, tracing its decoded arguments and its result or error. */
-  private syscall<T>(name: string, args: Record<string, unknown>, body: () => T): T {
+  private syscall<T>(name: string, args: () => Record<string, unknown>, body: () => T): T {
     if (this.exited) throw new Error(`${this.comm}[${this.pid}] has exited`);
     const trace = this.kernel.trace;
     try {
@@ -489,7 +578,7 @@ export class Process implements Task, CapTask {
           pid: this.pid,
           comm: this.comm,
           name,
-          args: jsonSafe(args) as Record<string, never>,
+          args: jsonSafe(args()) as Record<string, never>,
           ret: jsonSafe(ret),
         });
       }
@@ -501,7 +590,7 @@ export class Process implements Task, CapTask {
           pid: this.pid,
           comm: this.comm,
           name,
-          args: jsonSafe(args) as Record<string, never>,
+          args: jsonSafe(args()) as Record<string, never>,
           error: sysErrorJson(e),
         });
       }

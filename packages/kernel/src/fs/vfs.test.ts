@@ -1,5 +1,3 @@
-import { fc, test as fcTest } from "@fast-check/vitest";
-import { PAGE_SIZE } from "@vfio-lab/hw-soc";
 import { describe, expect, test } from "vitest";
 import { SysError } from "../errno.js";
 import { expectErrno } from "../testing/matchers.js";
@@ -31,7 +29,7 @@ import {
   SEEK_SET,
 } from "./file.js";
 import { filePinnedOwner, type ModuleOwner } from "./fops.js";
-import { errnoOf, fsWorld, readAll, readText, writeFile, writeText } from "./fs-test-fixture.js";
+import { errnoOf, fsWorld, readText, writeFile } from "./fs-test-fixture.js";
 import { dPath, isLnk } from "./inode.js";
 import { MKDEV, major, minor } from "./kdev-t.js";
 import { MAXSYMLINKS } from "./namei.js";
@@ -493,46 +491,6 @@ describe("read, write, lseek and ioctl (fs/read_write.c, fs/ioctl.c)", () => {
     expect(f.refcount).toBe(2);
     m.fput?.();
     expect(f.refcount).toBe(1);
-  });
-});
-
-describe("tmpfs regular files (root creates them in /dev)", () => {
-  test("write extends, O_APPEND writes at the end, O_TRUNC empties, read stops at the end", () => {
-    const { vfs, root } = fsWorld();
-    expect(writeText(vfs, root, "/dev/f", "hello", O_CREAT | O_WRONLY)).toBe(5);
-    expect(writeText(vfs, root, "/dev/f", " world", O_WRONLY | O_APPEND)).toBe(6);
-    expect(readText(vfs, root, "/dev/f")).toBe("hello world");
-    const st = vfs.stat("/dev/f", root);
-    expect([st.size, st.blocks]).toEqual([11, 8]);
-    expect(writeText(vfs, root, "/dev/f", "x", O_WRONLY | O_TRUNC)).toBe(1);
-    expect(readText(vfs, root, "/dev/f")).toBe("x");
-    const f = vfs.open("/dev/f", O_RDWR, root);
-    expect(vfs.llseek(f, 3, SEEK_SET)).toBe(3);
-    expect(writeFile(vfs, root, f, "y")).toBe(1);
-    expect(vfs.pread(f, root, root.buf, 10, 0)).toBe(4);
-    expect([...root.peek(4)]).toEqual([0x78, 0, 0, 0x79]);
-    expect(readAll(vfs, root, f)).toBe("");
-  });
-
-  fcTest.prop([
-    fc.array(fc.tuple(fc.nat(64), fc.uint8Array({ minLength: 1, maxLength: 32 })), {
-      maxLength: 12,
-    }),
-  ])("pwrite/pread at any offsets behave like a byte array", (writes) => {
-    const { vfs, root } = fsWorld();
-    const f = vfs.open("/dev/p", O_CREAT | O_RDWR, root);
-    const model: number[] = [];
-    for (const [off, bytes] of writes) {
-      root.poke(bytes);
-      expect(vfs.pwrite(f, root, root.buf, bytes.length, off)).toBe(bytes.length);
-      while (model.length < off) model.push(0);
-      bytes.forEach((b, i) => {
-        model[off + i] = b;
-      });
-    }
-    expect(vfs.fstat(f).size).toBe(model.length);
-    const n = vfs.pread(f, root, root.buf, PAGE_SIZE, 0);
-    expect([...root.peek(n)]).toEqual(model);
   });
 });
 
