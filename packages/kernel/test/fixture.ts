@@ -38,7 +38,11 @@ export function registerTestDevice(kernel: Kernel, owner?: { name: string }): vo
       copyToUser(
         current.mm,
         arg,
-        test_dev_arg.encode({ argsz: v.argsz, calls, value: (v.value * 2n) & 0xffff_ffff_ffff_ffffn }),
+        test_dev_arg.encode({
+          argsz: v.argsz,
+          calls,
+          value: (v.value * 2n) & 0xffff_ffff_ffff_ffffn,
+        }),
         "testdev_ioctl",
       );
       return 0;
