@@ -1,18 +1,27 @@
-export { ERRNO_TABLE, type ErrnoName, errno, errnoName, SysError, strerror } from "./errno.js";
-export type { UserMemory } from "./mm/user-memory.js";
-export {
-  accessOk,
-  checkZeroedUser,
-  clearUser,
-  copyFromUser,
-  copyStructFromUser,
-  copyStructToUser,
-  copyToUser,
-  getUser,
-  PATH_MAX,
-  putUser,
-  strncpyFromUser,
-  TASK_SIZE_MAX,
-} from "./uaccess.js";
+/**
+ * @vfio-lab/kernel — the Linux core model: errno, UAPI codec, processes and the syscall facade,
+ * VFS (devtmpfs, sysfs, procfs), memory management, eventfd and poll, printk, taint, modules and
+ * the trace bus. `Kernel.boot(soc)` is the entry point.
+ */
+
+export * from "./capability.js";
+export * from "./errno.js";
+export * from "./fdtable.js";
+export * from "./fs/eventfd.js";
+export * from "./fs/file.js";
+export * from "./fs/index.js";
+export * from "./fs/memfd-file.js";
+export * from "./fs/poll.js";
+export type * from "./fs/sysfs-api.js";
+export * from "./kernel.js";
+export * from "./mm/index.js";
+export * from "./module/index.js";
+export * from "./printk/index.js";
+export * from "./process.js";
+export * from "./sched/wait.js";
+export * from "./taint.js";
+export type * from "./task.js";
+export * from "./trace/index.js";
+export * from "./uaccess.js";
 export * from "./uapi/ioctl.js";
 export * from "./uapi/struct.js";

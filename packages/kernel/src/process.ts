@@ -27,6 +27,7 @@ import {
   O_APPEND,
   O_CLOEXEC,
   O_DIRECT,
+  O_LARGEFILE,
   O_NOATIME,
   O_NONBLOCK,
   O_RDONLY,
@@ -156,7 +157,8 @@ export class Process implements Task, CapTask {
       "openat",
       () => ({ path, flags }),
       () => {
-        const file = this.kernel.vfs.open(path, flags, this);
+        // do_sys_openat2(): force_o_largefile() is true on 64-bit, so every file is O_LARGEFILE.
+        const file = this.kernel.vfs.open(path, flags | O_LARGEFILE, this);
         return this.installOrRelease(file, flags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_sys_openat2");
       },
     );

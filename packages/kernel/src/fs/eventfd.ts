@@ -24,6 +24,7 @@ import type { Scheduler } from "../sched/wait.js";
 import type { Task } from "../task.js";
 import { getUser, putUser } from "../uaccess.js";
 import { u64 } from "../uapi/struct.js";
+import { anonInodeGetfile } from "./anon-inode.js";
 import {
   type File,
   type FileOperations,
@@ -246,35 +247,6 @@ export const EVENTFD_FOPS: FileOperations = Object.freeze({
   // fs/read_write.c: noop_llseek() — the position never moves, and lseek succeeds.
   llseek: (file: File) => file.pos,
 });
-
-/**
- * fs/anon_inodes.c: anon_inode_getfile() as eventfd needs it: a file named
- * `anon_inode:[eventfd]` over an inode with no file type and mode 0600, keeping only the
- * access mode and O_NONBLOCK of `flags` (O_CLOEXEC belongs to the fd, not the file).
- */
-function anonInodeGetfile(name: string, fops: FileOperations, priv: unknown, flags: number): File {
-  const inode: Inode = {
-    ino: 0,
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-    rdev: 0,
-    size: 0,
-    fop: null,
-    private: null,
-  };
-  return {
-    inode,
-    fOp: fops,
-    flags: flags & (O_ACCMODE | O_NONBLOCK),
-    // include/linux/fs.h: OPEN_FMODE() — O_RDONLY/O_WRONLY/O_RDWR + 1 is FMODE_READ/WRITE/both.
-    mode: ((flags & O_ACCMODE) + 1) & (FMODE_READ | FMODE_WRITE),
-    pos: 0,
-    path: `anon_inode:${name}`,
-    privateData: priv,
-    refcount: 1,
-  };
-}
 
 /** A u32 the way C converts an integer argument to `unsigned int`. */
 function toUnsignedInt(value: number, what: string): bigint {

@@ -76,8 +76,7 @@ export const F_ALL_SEALS =
   F_SEAL_SEAL | F_SEAL_EXEC | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
 /** struct file f_mode bits a mmap hook's file carries (include/linux/fs.h). */
-export const FMODE_READ = 0x1;
-export const FMODE_WRITE = 0x2;
+export { FMODE_READ, FMODE_WRITE } from "../fs/file.js";
 
 /** arm64 address-space layout (CONFIG_ARM64_VA_BITS_48, 4 KiB pages, no ASLR). */
 export const LAYOUT = {

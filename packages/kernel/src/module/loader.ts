@@ -93,7 +93,8 @@ export type ModuleArgs =
   | { readonly [param: string]: string | number | bigint | boolean | null | undefined };
 
 /** What may own file operations: a module object, or anything with its name. */
-export type ModuleOwner = { readonly name: string } | null | undefined;
+/** What `fops.owner` may hold: a loaded module, or nothing for built-in code. */
+type ModuleOwner = { readonly name: string } | null | undefined;
 
 export interface ModuleLoaderOptions<K> {
   /** Passed to every module's init() and exit(). */

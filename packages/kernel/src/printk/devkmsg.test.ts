@@ -12,9 +12,10 @@ import {
   SEEK_END,
   SEEK_SET,
 } from "../fs/file.js";
+import { SEEK_DATA, SEEK_HOLE } from "../fs/read-write.js";
 import { WouldBlockForeverError } from "../sched/wait.js";
 import { setupKernelMatchers } from "../testing/matchers.js";
-import { formatDevkmsgRecord, SEEK_DATA, SEEK_HOLE } from "./devkmsg.js";
+import { formatDevkmsgRecord } from "./devkmsg.js";
 import { KERN_ERR, KERN_INFO } from "./levels.js";
 import { PRINTK_MESSAGE_MAX } from "./printk.js";
 import { KmsgTask, kmsgWorld } from "./printk-test-fixture.js";

@@ -39,16 +39,14 @@ import {
   SEEK_END,
   SEEK_SET,
 } from "../fs/file.js";
+/** include/uapi/linux/fs.h: lseek whence values beyond SEEK_END. */
+import { SEEK_DATA } from "../fs/read-write.js";
 import type { Scheduler } from "../sched/wait.js";
 import type { Task } from "../task.js";
 import { copyFromUser, copyToUser } from "../uaccess.js";
 import { KERN_WARNING, LOG_USER, MESSAGE_LOGLEVEL_DEFAULT } from "./levels.js";
 import { PRINTK_MESSAGE_MAX, PRINTKRB_RECORD_MAX, type Printk } from "./printk.js";
 import type { PrintkRecord } from "./printk-ringbuffer.js";
-
-/** include/uapi/linux/fs.h: lseek whence values beyond SEEK_END. */
-export const SEEK_DATA = 3;
-export const SEEK_HOLE = 4;
 
 /** drivers/char/mem.c: the kmsg entry of `devlist[]`. */
 export const DEVKMSG_DEVICE = { name: "kmsg", major: 1, minor: 11, mode: 0o644 } as const;
