@@ -154,6 +154,24 @@ describe("ioctl", () => {
     expect(() => p.ioctl(fd, TEST_DEV_DOUBLE, 0x10)).toThrowErrno("EFAULT");
   });
 
+  it("copies a struct that straddles a page boundary, and EFAULTs when its second page is gone", () => {
+    const { kernel, p } = boot();
+    registerTestDevice(kernel);
+    const fd = p.open("/dev/testdev", O_RDWR);
+    const two = p.mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const arg = two + 4096 - 8;
+    p.poke(arg, test_dev_arg.encode({ argsz: 16, calls: 0, value: 100n }));
+    p.ioctl(fd, TEST_DEV_DOUBLE, arg);
+    expect(test_dev_arg.decode(p.peek(arg, 16)).value).toBe(200n);
+    p.munmap(two + 4096, 4096);
+    expect(() => p.ioctl(fd, TEST_DEV_DOUBLE, arg)).toThrowErrno("EFAULT");
+    // A read-only second page: copy_from_user works, copy_to_user faults — and the driver's
+    // state moved on (calls counts the attempt), exactly as a C driver's would.
+    const ro = p.mmap(two + 4096, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    expect(ro).toBe(two + 4096);
+    expect(() => p.ioctl(fd, TEST_DEV_DOUBLE, arg)).toThrowErrno("EFAULT");
+  });
+
   it("handles FIOCLEX and FIONBIO itself, as do_vfs_ioctl does", () => {
     const { p } = boot();
     const fd = p.open("/dev/null", O_RDONLY);
