@@ -22,6 +22,7 @@ import {
 } from "../src/fs/file.js";
 import {
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_PRIVATE,
   MAP_SHARED,
