@@ -225,6 +225,16 @@ function roundUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
 }
 
+/**
+ * Where a value sits in the struct being encoded, for error messages only: built lazily, since an
+ * ioctl encodes structs on its hot path and the message is needed only when a value is refused.
+ */
+type PathRef = string | (() => string);
+
+function pathStr(path: PathRef): string {
+  return typeof path === "string" ? path : path();
+}
+
 function viewOf(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -250,16 +260,16 @@ function readScalar(view: DataView, at: number, type: ScalarType): number | bigi
   }
 }
 
-function writeScalar(view: DataView, at: number, type: ScalarType, value: unknown, path: string) {
+function writeScalar(view: DataView, at: number, type: ScalarType, value: unknown, path: PathRef) {
   if (typeof value === "bigint" && type.size !== 8) {
-    throw new TypeError(`${path}: a ${type.name} takes a number, not a bigint`);
+    throw new TypeError(`${pathStr(path)}: a ${type.name} takes a number, not a bigint`);
   }
   if (typeof value !== "bigint" && !(typeof value === "number" && Number.isSafeInteger(value))) {
-    throw new TypeError(`${path}: ${String(value)} is not an integer`);
+    throw new TypeError(`${pathStr(path)}: ${String(value)} is not an integer`);
   }
   const [min, max] = SCALAR_RANGE[type.name];
   if (value < min || value > max) {
-    throw new RangeError(`${path}: ${value} does not fit ${type.name}`);
+    throw new RangeError(`${pathStr(path)}: ${value} does not fit ${type.name}`);
   }
   // In range, so the unsigned setters store the two's-complement bytes of signed values too.
   switch (type.size) {
@@ -328,21 +338,21 @@ function writeElements(
   element: ElementType,
   capacity: number,
   value: unknown,
-  path: string,
+  path: PathRef,
 ): void {
   if (!(value instanceof Uint8Array) && !Array.isArray(value)) {
-    throw new TypeError(`${path}: expected an array`);
+    throw new TypeError(`${pathStr(path)}: expected an array`);
   }
   const items = value as ArrayLike<unknown>;
   if (items.length > capacity) {
-    throw new RangeError(`${path}: ${items.length} elements do not fit in ${capacity}`);
+    throw new RangeError(`${pathStr(path)}: ${items.length} elements do not fit in ${capacity}`);
   }
   for (let i = 0; i < items.length; i++) {
-    writeType(view, at + i * element.size, element, items[i], `${path}[${i}]`);
+    writeType(view, at + i * element.size, element, items[i], () => `${pathStr(path)}[${i}]`);
   }
 }
 
-function writeType(view: DataView, at: number, type: ElementType, value: unknown, path: string) {
+function writeType(view: DataView, at: number, type: ElementType, value: unknown, path: PathRef) {
   switch (type.kind) {
     case "scalar":
       writeScalar(view, at, type, value, path);
@@ -520,17 +530,21 @@ export class StructLayout<const F extends readonly FieldDecl[] = readonly FieldD
   }
 
   /** @internal Encodes at `at` in `view` (already zeroed); the caller has checked bounds. */
-  writeAt(view: DataView, at: number, value: unknown, path: string): void {
+  writeAt(view: DataView, at: number, value: unknown, path: PathRef): void {
     if (typeof value !== "object" || value === null) {
-      throw new TypeError(`${path}: expected a struct ${this.name} value`);
+      throw new TypeError(`${pathStr(path)}: expected a struct ${this.name} value`);
     }
-    for (const [key, fieldValue] of Object.entries(value)) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) {
+      if (!Object.hasOwn(record, key)) continue;
       const info = this.byName.get(key);
       if (!info || info.type.kind === "pad") {
-        throw new TypeError(`${path}: struct ${this.name} has no member ${key}`);
+        throw new TypeError(`${pathStr(path)}: struct ${this.name} has no member ${key}`);
       }
+      const fieldValue = record[key];
       if (fieldValue === undefined) continue;
       const { type, offset } = info;
+      const fieldPath = () => `${pathStr(path)}.${key}`;
       if (type.kind === "flex") {
         writeElements(
           view,
@@ -538,10 +552,10 @@ export class StructLayout<const F extends readonly FieldDecl[] = readonly FieldD
           type.element,
           Number.MAX_SAFE_INTEGER,
           fieldValue,
-          `${path}.${key}`,
+          fieldPath,
         );
       } else {
-        writeType(view, at + offset, type as ElementType, fieldValue, `${path}.${key}`);
+        writeType(view, at + offset, type as ElementType, fieldValue, fieldPath);
       }
     }
   }
