@@ -316,6 +316,12 @@ export class Procfs {
         return n;
       },
       llseek: seqLseek,
+      // proc_reg_mmap() → pde_mmap(): an entry without proc_mmap answers EIO, not the VFS's
+      // ENODEV (checked on 7.3: mmap of /proc/cmdline fails with EIO, oracle-probes/core-syscalls).
+      mmap: () => {
+        live("proc_reg_mmap");
+        throw new SysError("EIO", "pde_mmap", `${pde.name} cannot be mapped`);
+      },
     });
   }
 }
