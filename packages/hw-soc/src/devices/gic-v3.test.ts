@@ -135,11 +135,11 @@ describe("GICv3 register file", () => {
     expect(rd(GICR + 0x4)).toBe(0x43b);
   });
 
-  it("reports 256 SPIs as QEMU virt does: ITLinesNumber = 8, IDbits = 15, no LPIs, no security", () => {
+  it("reports 224 SPIs as QEMU 7.2's virt does: ITLinesNumber = 7, IDbits = 15, no LPIs, no security", () => {
     const { rd } = setup();
     const typer = rd(GICD + 0x4);
-    expect(typer).toBe(0x0378_0008);
-    expect(typer & 0x1f).toBe(8); // (8 + 1) * 32 = 288 INTIDs
+    expect(typer).toBe(0x0378_0007);
+    expect(typer & 0x1f).toBe(7); // (7 + 1) * 32 = 256 INTIDs
     expect((typer >> 17) & 1).toBe(0); // LPIS
     expect((typer >> 10) & 1).toBe(0); // SecurityExtn
     expect(rd(GICD + 0xc)).toBe(0); // TYPER2
@@ -223,7 +223,7 @@ describe("GICv3 register file", () => {
     wr(GICD + 0x4, 0);
     wr(GICD + 0xffe8, 0);
     wr(GICR + 0x8, 0xffff_ffff);
-    expect(rd(GICD + 0x4)).toBe(gicdTyper(256));
+    expect(rd(GICD + 0x4)).toBe(gicdTyper(224));
     expect(rd(GICR + 0x8)).toBe(0x0100_0010);
     expect(gic.guestErrors).toEqual([
       "GICD_TYPER: write to a read-only register ignored",
@@ -666,10 +666,10 @@ describe("GICv3 interrupt delivery", () => {
   it("refuses inputs that are not PPIs or implemented SPIs", () => {
     const { gic } = setup();
     expect(() => gic.setIrqLevel(3, true)).toThrow(RangeError);
-    expect(() => gic.setIrqLevel(288, true)).toThrow(RangeError);
+    expect(() => gic.setIrqLevel(256, true)).toThrow(RangeError);
     expect(() => gic.setIrqLevel(16, true)).not.toThrow();
-    expect(() => gic.setIrqLevel(287, true)).not.toThrow();
-    expect([15, 16, 287, 288].map((i) => gic.hasInput(i))).toEqual([false, true, true, false]);
+    expect(() => gic.setIrqLevel(255, true)).not.toThrow();
+    expect([15, 16, 255, 256].map((i) => gic.hasInput(i))).toEqual([false, true, true, false]);
   });
 
   it("reads the CPU interface's ID fields: 5 priority bits, A3V, SRE RAO", () => {
@@ -908,7 +908,7 @@ describe("gicV3Model", () => {
     expect(gicV3Model.compatible).toEqual(["arm,gic-v3"]);
     const gic = gicV3Model.create(ctx(), identity, node({ "#redistributor-regions": 1 }), tree);
     expect(gic).toBeInstanceOf(GicV3);
-    expect((gic as GicV3).spiCount).toBe(256);
+    expect((gic as GicV3).spiCount).toBe(224);
     expect(gic.irqs).toEqual([]);
     expect(gic.dma).toBeNull();
   });
