@@ -35,9 +35,9 @@ describe("gic_init_bases()", () => {
       expect(rd(GICD.ISENABLER + 4 * n)).toBe(0);
       expect(rd(GICD.ISACTIVER + 4 * n)).toBe(0);
     }
-    for (let n = 2; n < 18; n++) expect(rd(GICD.ICFGR + 4 * n)).toBe(0);
-    for (let i = 32; i < 288; i += 4) expect(rd(GICD.IPRIORITYR + i)).toBe(0xc0c0_c0c0);
-    for (let i = 32; i < 288; i++) {
+    for (let n = 2; n < 16; n++) expect(rd(GICD.ICFGR + 4 * n)).toBe(0);
+    for (let i = 32; i < 256; i += 4) expect(rd(GICD.IPRIORITYR + i)).toBe(0xc0c0_c0c0);
+    for (let i = 32; i < 256; i++) {
       expect(rd(GICD.IROUTER + 8 * i)).toBe(0);
       expect(rd(GICD.IROUTER + 8 * i + 4)).toBe(0);
     }
