@@ -4,7 +4,19 @@
  * the trace bus. `Kernel.boot(soc)` is the entry point.
  */
 
+export * from "./base/index.js";
 export * from "./capability.js";
+export {
+  ARM_SMMU_FEAT,
+  ArmSmmuDevice,
+  ArmSmmuDomain,
+  ArmSmmuMaster,
+  type ArmSmmuProbeArgs,
+  ArmSmmuV3Driver,
+  type IommuIrqRequester,
+  MSI_IOVA_BASE,
+} from "./drivers/iommu/arm-smmu-v3.js";
+export { armSmmuV3PlatformDriver } from "./drivers/iommu/arm-smmu-v3-platform.js";
 export * from "./errno.js";
 export * from "./fdtable.js";
 export * from "./fs/eventfd.js";
@@ -13,6 +25,20 @@ export * from "./fs/index.js";
 export * from "./fs/memfd-file.js";
 export * from "./fs/poll.js";
 export type * from "./fs/sysfs-api.js";
+export {
+  DMA_BIDIRECTIONAL,
+  DMA_FROM_DEVICE,
+  DMA_NONE,
+  DMA_TO_DEVICE,
+  type DmaDataDirection,
+} from "./iommu/dma-iommu.js";
+export * from "./iommu/dma-mapping.js";
+export * from "./iommu/domain.js";
+export * from "./iommu/group.js";
+export * from "./iommu/iommu.js";
+export * from "./iommu/iommu-defs.js";
+export { IovaDomain } from "./iommu/iova.js";
+export * from "./irq/index.js";
 export * from "./kernel.js";
 export * from "./mm/index.js";
 export * from "./module/index.js";

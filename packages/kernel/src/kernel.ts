@@ -10,9 +10,16 @@
  */
 
 import type { Soc } from "@vfio-lab/hw-soc";
-import { SysError } from "./errno.js";
+import { BUS_NOTIFY_ADD_DEVICE, BUS_NOTIFY_REMOVED_DEVICE } from "./base/bus.js";
+import { DriverCore } from "./base/core.js";
+import type { Device } from "./base/device.js";
+import { ArmSmmuV3Driver } from "./drivers/iommu/arm-smmu-v3.js";
+import { armSmmuV3PlatformDriver } from "./drivers/iommu/arm-smmu-v3-platform.js";
+import { errnoName, SysError } from "./errno.js";
 import type { ProcessTable } from "./fs/proc-pid.js";
 import { Vfs } from "./fs/vfs.js";
+import { IommuCore } from "./iommu/iommu.js";
+import { IrqCore } from "./irq/irq-core.js";
 import { UserStructTable } from "./mm/account.js";
 import { type Migration, migratePages } from "./mm/migrate.js";
 import { PageAllocator } from "./mm/page-allocator.js";
@@ -51,6 +58,14 @@ export class Kernel {
   readonly users = new UserStructTable();
   readonly vfs: Vfs;
   readonly modules: ModuleLoader<Kernel>;
+  /** The IRQ core and the GICv3 irqchip driver. */
+  readonly irq: IrqCore;
+  /** The IOMMU core, with the DMA API (`iommu.dma`) kernel drivers use. */
+  readonly iommu: IommuCore;
+  /** The driver core: platform and AMBA buses, devices from the device tree, drivers. */
+  readonly drivers: DriverCore;
+  /** The arm-smmu-v3 driver (its instances, once probed). */
+  readonly smmu: ArmSmmuV3Driver;
   private readonly processes = new Map<number, Process>();
   private nextPid = FIRST_USER_PID;
 
@@ -103,6 +118,60 @@ export class Kernel {
       cmdline: this.parsedCmdline,
     });
     this.modules = loader;
+
+    // The device half of boot, in initcall order: irqchip (early), the IOMMU subsystem
+    // (subsys_initcall), of_platform_populate (arch_initcall_sync), then the drivers
+    // (device_initcall), each binding to the devices already there, and deferred probing last.
+    this.irq = new IrqCore({ soc, printk: this.printk, trace: this.trace, taint: this.taint });
+    this.irq.initGic();
+    this.iommu = new IommuCore({
+      printk: this.printk,
+      trace: this.trace,
+      sysfs: this.vfs.sysfs,
+      allocator: this.allocator,
+      tree: soc.tree,
+      cmdline: this.parsedCmdline,
+      clock: soc.clock,
+      deferredProbeCheckState: (dev) =>
+        errnoName(this.drivers.driverDeferredProbeCheckState(dev as Device)) ?? "EPROBE_DEFER",
+    });
+    this.iommu.iommuSubsysInit();
+    this.drivers = new DriverCore({
+      sysfs: this.vfs.sysfs,
+      printk: this.printk,
+      trace: this.trace,
+      bus: soc.bus,
+      tree: soc.tree,
+      irqMapper: { irqOfParseAndMap: (node, index) => this.irq.ofIrqGet(node, index) },
+      dmaConfigurator: this.iommu,
+      clock: soc.clock,
+    });
+    const buses = [this.drivers.platformBus, this.drivers.ambaBus];
+    this.iommu.setBuses(
+      buses.map((bus) => ({
+        name: bus.type.name,
+        devices: () => this.drivers.devices(bus.type.name),
+        dmaConfigure: (dev) => bus.type.dmaConfigure?.(dev as Device),
+      })),
+    );
+    for (const bus of buses) {
+      // drivers/iommu/iommu.c: iommu_bus_notifier() — a device no IOMMU translates (ENODEV) or
+      // one its IOMMU refuses is simply left without a group: the notifier's answer is ignored.
+      bus.registerNotifier((action, dev) => {
+        try {
+          if (action === BUS_NOTIFY_ADD_DEVICE) this.iommu.iommuProbeDevice(dev);
+          else if (action === BUS_NOTIFY_REMOVED_DEVICE) this.iommu.iommuReleaseDevice(dev);
+        } catch (e) {
+          if (!SysError.isInstance(e)) throw e;
+        }
+      });
+    }
+    this.vfs.procfs.createFile("interrupts", () => this.irq.procInterruptsShow());
+    this.vfs.procfs.createFile("iomem", () => this.drivers.iomemShow());
+    this.drivers.populate();
+    this.smmu = new ArmSmmuV3Driver({ core: this.iommu, bus: soc.bus, irq: this.irq });
+    this.drivers.registerDriver(armSmmuV3PlatformDriver(this.smmu, this.irq));
+    this.drivers.lateInitcalls();
   }
 
   /** Boots a kernel on `soc`: memory, filesystems, consoles; the drivers come with later layers. */

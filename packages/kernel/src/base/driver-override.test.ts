@@ -10,8 +10,7 @@ import { SysError } from "../errno.js";
 import { Kernel } from "../kernel.js";
 import { setupKernelMatchers } from "../testing/matchers.js";
 import { AmbaDriver } from "./amba.js";
-import { AMBA_IDS, FakeDma, FakeIrqMapper } from "./base-test-fixture.js";
-import { DriverCore } from "./core.js";
+import { AMBA_IDS } from "./base-test-fixture.js";
 
 setupKernelMatchers();
 
@@ -20,24 +19,22 @@ const DEV = "/sys/bus/amba/devices/9030000.pl061";
 function boot() {
   const soc = Soc.fromDeviceTree(boards.virtLab());
   const kernel = Kernel.boot(soc);
-  const dma = new FakeDma();
-  const core = new DriverCore({
-    sysfs: kernel.vfs.sysfs,
-    printk: kernel.printk,
-    trace: kernel.trace,
-    bus: soc.bus,
-    tree: soc.tree,
-    irqMapper: new FakeIrqMapper(),
-    dmaConfigurator: dma,
-    clock: soc.clock,
+  const core = kernel.drivers;
+  // The board's pl061_gpio, unless the kernel already has it built in.
+  let builtIn = false;
+  core.ambaBus.forEachDrv((d) => {
+    if (d.name === "pl061_gpio") builtIn = true;
+    return 0;
   });
-  core.populate();
-  const pl061 = new AmbaDriver({
-    name: "pl061_gpio",
-    idTable: [AMBA_IDS.pl061, { id: 0, mask: 0 }],
-    probe: () => {},
-  });
-  core.registerDriver(pl061);
+  if (!builtIn) {
+    core.registerDriver(
+      new AmbaDriver({
+        name: "pl061_gpio",
+        idTable: [AMBA_IDS.pl061, { id: 0, mask: 0 }],
+        probe: () => {},
+      }),
+    );
+  }
   // vfio-amba: binds only through driver_override; here its probe finds no IOMMU group.
   const vfioAmba = new AmbaDriver({
     name: "vfio-amba",
@@ -48,8 +45,7 @@ function boot() {
     },
   });
   core.registerDriver(vfioAmba);
-  core.lateInitcalls();
-  return { kernel, core, dma, proc: kernel.spawn({ comm: "qemu" }) };
+  return { kernel, core, proc: kernel.spawn({ comm: "qemu" }) };
 }
 
 const dmesgHas = (kernel: Kernel, text: string) => kernel.dmesg().some((l) => l.endsWith(text));

@@ -50,19 +50,12 @@ export interface BusDmaRegion {
 }
 
 /**
- * The DMA fields of `struct device` that the driver core may keep itself (its `Device.dma`):
- * when a client has them, they are the storage, so both layers see the same masks.
+ * The DMA fields of `struct device` that the driver core keeps itself (`Device.dma`): one
+ * storage, so both layers see the same masks.
  */
-export interface DeviceDmaParams {
-  /** `dev->coherent_dma_mask` */
-  coherentMask: bigint;
-  /** `*dev->dma_mask`, or null when the device has no streaming mask. */
-  mask: bigint | null;
-  /** `dev->dma_coherent` */
-  coherent: boolean;
-  /** `dev->bus_dma_limit` (0: none) */
-  busDmaLimit: bigint;
-}
+import type { DeviceDmaParams } from "../base/device.js";
+
+export type { DeviceDmaParams };
 
 /** The DMA fields of one `struct device`. */
 export class DeviceDma {
