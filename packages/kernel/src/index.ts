@@ -6,6 +6,7 @@
 
 export * from "./base/index.js";
 export * from "./capability.js";
+export * from "./drivers/index.js";
 export {
   ARM_SMMU_FEAT,
   ArmSmmuDevice,

@@ -13,6 +13,7 @@ import type { Soc } from "@vfio-lab/hw-soc";
 import { BUS_NOTIFY_ADD_DEVICE, BUS_NOTIFY_REMOVED_DEVICE } from "./base/bus.js";
 import { DriverCore } from "./base/core.js";
 import type { Device } from "./base/device.js";
+import { DRIVERS_LINK_ORDER, driversLinkIndex, registerBoardDrivers } from "./drivers/index.js";
 import { ArmSmmuV3Driver } from "./drivers/iommu/arm-smmu-v3.js";
 import { armSmmuV3PlatformDriver } from "./drivers/iommu/arm-smmu-v3-platform.js";
 import { errnoName, SysError } from "./errno.js";
@@ -170,7 +171,25 @@ export class Kernel {
     this.vfs.procfs.createFile("iomem", () => this.drivers.iomemShow());
     this.drivers.populate();
     this.smmu = new ArmSmmuV3Driver({ core: this.iommu, bus: soc.bus, irq: this.irq });
-    this.drivers.registerDriver(armSmmuV3PlatformDriver(this.smmu, this.irq));
+    // Built-in drivers register in link order; arm-smmu-v3 (drivers/iommu) sits among them, so
+    // a bus master whose driver links earlier (dma-pl330) defers until the SMMU has probed.
+    const iommuAt = DRIVERS_LINK_ORDER.indexOf("drivers/iommu");
+    let smmuRegistered = false;
+    const registerSmmu = () => {
+      if (smmuRegistered) return;
+      smmuRegistered = true;
+      this.drivers.registerDriver(armSmmuV3PlatformDriver(this.smmu, this.irq));
+    };
+    registerBoardDrivers(
+      this.drivers,
+      { irq: this.irq, dma: this.iommu.dma, scheduler: this.scheduler },
+      (entry) => {
+        if (entry.initcall === "device_initcall" && driversLinkIndex(entry.linkDir) > iommuAt) {
+          registerSmmu();
+        }
+      },
+    );
+    registerSmmu();
     this.drivers.lateInitcalls();
   }
 

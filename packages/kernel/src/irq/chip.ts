@@ -84,7 +84,7 @@ export function irqStartup(ctx: IrqContext, desc: IrqDesc, resend: boolean): voi
   desc.depth = 0;
   if (desc.hasState(IRQD_IRQ_STARTED)) irqEnable(desc);
   else irqStartupInner(ctx, desc);
-  if (resend) checkIrqResend(desc, false);
+  if (resend) checkIrqResend(desc, false, ctx);
 }
 
 /** kernel/irq/chip.c: irq_activate() → irq_domain_activate_irq(); the GIC has no activate op. */

@@ -1,6 +1,8 @@
 /**
- * The flow handlers a GIC interrupt runs through (kernel/irq/chip.c: handle_fasteoi_irq(),
- * handle_percpu_devid_irq()).
+ * The flow handlers (kernel/irq/chip.c): those a GIC interrupt runs through
+ * (handle_fasteoi_irq(), handle_percpu_devid_irq()), and those of the interrupts a chained
+ * demultiplexer hands on (handle_level_irq(), handle_edge_irq(), handle/handle.c's
+ * handle_bad_irq()).
  *
  * handle_fasteoi_irq() serves every SPI, level or edge: the controller already acknowledged the
  * interrupt when the CPU read ICC_IAR1_EL1, so the flow runs the actions and ends with one
@@ -10,6 +12,9 @@
  * the threaded handler has run.
  *
  * handle_percpu_devid_irq() serves SGIs and PPIs: no disable logic, no shared actions.
+ *
+ * handle_level_irq() and handle_edge_irq() serve controllers without an EOI (a PL061's lines):
+ * level masks the line while its actions run, edge acknowledges the edge before them.
  */
 
 import { irqPercpuDisable, maskIrq, unmaskIrq } from "./chip.js";
@@ -90,7 +95,7 @@ export function handleFasteoiIrq(ctx: IrqContext, desc: IrqDesc): void {
   if (desc.istate & IRQS_ONESHOT) maskIrq(desc);
   handleIrqEvent(ctx, desc);
   condUnmaskEoiIrq(desc);
-  if (desc.istate & IRQS_PENDING) checkIrqResend(desc, false);
+  if (desc.istate & IRQS_PENDING) checkIrqResend(desc, false, ctx);
 }
 
 /** kernel/irq/chip.c: handle_percpu_devid_irq() for CPU 0. */
@@ -111,4 +116,79 @@ export function handlePercpuDevidIrq(ctx: IrqContext, desc: IrqDesc): void {
     }
   }
   desc.chip.irqEoi?.(desc.irqData);
+}
+
+/** kernel/irq/chip.c: mask_ack_irq() — mask, then ack (no chip here has irq_mask_ack). */
+export function maskAckIrq(desc: IrqDesc): void {
+  maskIrq(desc);
+  desc.chip.irqAck?.(desc.irqData);
+}
+
+/** kernel/irq/chip.c: cond_unmask_irq() — unmask unless disabled or a ONESHOT thread runs. */
+function condUnmaskIrq(desc: IrqDesc): void {
+  if (
+    !desc.hasState(IRQD_IRQ_DISABLED) &&
+    desc.hasState(IRQD_IRQ_MASKED) &&
+    desc.threadsOneshot === 0n
+  ) {
+    unmaskIrq(desc);
+  }
+}
+
+/**
+ * kernel/irq/chip.c: handle_level_irq() — for controllers that need the line masked while its
+ * handlers run (a demultiplexed GPIO line): mask and ack first, run the actions, unmask again.
+ * A level source that is still asserted then fires again.
+ */
+export function handleLevelIrq(ctx: IrqContext, desc: IrqDesc): void {
+  maskAckIrq(desc);
+  if (desc.hasState(IRQD_IRQ_INPROGRESS)) return;
+  if (!irqCanHandleActions(desc)) return;
+  kstatIncrIrqsThisCpu(desc);
+  handleIrqEvent(ctx, desc);
+  condUnmaskIrq(desc);
+}
+
+/**
+ * kernel/irq/chip.c: handle_edge_irq() — ack the edge first (so a new one is latched while the
+ * actions run), then run the actions for as long as edges arrive meanwhile. An edge that finds
+ * the line disabled or without action is masked and left pending for the replay at enable.
+ */
+export function handleEdgeIrq(ctx: IrqContext, desc: IrqDesc): void {
+  if (desc.hasState(IRQD_IRQ_INPROGRESS)) {
+    desc.istate |= IRQS_PENDING;
+    maskAckIrq(desc);
+    return;
+  }
+  if (!irqCanHandleActions(desc)) {
+    maskAckIrq(desc);
+    return;
+  }
+  kstatIncrIrqsThisCpu(desc);
+  desc.chip.irqAck?.(desc.irqData);
+  do {
+    if (desc.actions.length === 0) {
+      maskIrq(desc);
+      return;
+    }
+    // An edge that arrived while the handlers ran may have masked the line: open it again.
+    if (
+      desc.istate & IRQS_PENDING &&
+      !desc.hasState(IRQD_IRQ_DISABLED) &&
+      desc.hasState(IRQD_IRQ_MASKED)
+    ) {
+      unmaskIrq(desc);
+    }
+    handleIrqEvent(ctx, desc);
+  } while (desc.istate & IRQS_PENDING && !desc.hasState(IRQD_IRQ_DISABLED));
+}
+
+/**
+ * kernel/irq/handle.c: handle_bad_irq() — the flow of a line nobody set up (a gpiochip's
+ * lines before their trigger is chosen): counted, and reported to the architecture (arm64
+ * counts it in irq_err_count). Nothing is acknowledged at the controller.
+ */
+export function handleBadIrq(ctx: IrqContext, desc: IrqDesc): void {
+  kstatIncrIrqsThisCpu(desc);
+  ctx.ackBadIrq?.(desc.irq);
 }

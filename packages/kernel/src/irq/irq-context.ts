@@ -29,4 +29,6 @@ export interface IrqContext {
   readonly spurious: { badIrqReportsLeft: number };
   /** kernel/irq/proc.c: irq_proc_constraints — the chip column only ever widens. */
   readonly proc: { chipWidth: number };
+  /** arch ack_bad_irq(): arm64 counts the interrupt in irq_err_count (the `Err:` line). */
+  ackBadIrq?(irq: number): void;
 }

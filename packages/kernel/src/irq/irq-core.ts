@@ -39,7 +39,9 @@ import type { Printk } from "../printk/printk.js";
 import type { Taint } from "../taint.js";
 import type { KernelTrace } from "../trace/trace-bus.js";
 import { Bug, type WarnTask } from "./bug.js";
+import { genericHandleDomainIrq, irqSetChainedHandlerAndData } from "./chained.js";
 import { irqModifyStatus } from "./chip.js";
+import { handleBadIrq, handleEdgeIrq, handleLevelIrq } from "./flow.js";
 import { ArmIpis } from "./ipi.js";
 import { HZ, type IrqContext } from "./irq-context.js";
 import {
@@ -49,8 +51,13 @@ import {
   IRQD_LEVEL,
 } from "./irq-flags.js";
 import { GicV3Driver } from "./irq-gic-v3.js";
-import { type IrqDesc, type IrqHandler, NR_IRQS, SparseIrqs } from "./irqdesc.js";
-import { type IrqDomain, IrqDomainRegistry } from "./irqdomain.js";
+import { type FlowHandler, type IrqDesc, type IrqHandler, NR_IRQS, SparseIrqs } from "./irqdesc.js";
+import {
+  type IrqDomain,
+  type IrqDomainOps,
+  IrqDomainRegistry,
+  type NamedFlowHandler,
+} from "./irqdomain.js";
 import {
   disableIrq,
   disableIrqNosync,
@@ -152,6 +159,11 @@ export class IrqCore implements IrqContext {
 
   jiffies(): number {
     return Math.floor(this.soc.clock.now / (1e9 / HZ));
+  }
+
+  /** arch/arm64: ack_bad_irq() — irq_err_count, the `Err:` line of /proc/interrupts. */
+  ackBadIrq(_irq: number): void {
+    this.ipis.irqErrCount++;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -312,9 +324,64 @@ export class IrqCore implements IrqContext {
     return this.domains.domainOf(controller);
   }
 
+  /**
+   * kernel/irq/irqdomain.c: irq_domain_create_simple() — a domain of a controller that is not
+   * in the GIC's hierarchy (a gpiochip), found by its firmware node.
+   */
+  irqDomainCreateSimple(fwnode: DtNode, ops: IrqDomainOps): IrqDomain {
+    return this.domains.createTree(fwnode, ops, "any");
+  }
+
+  /** kernel/irq/irqdomain.c: irq_domain_remove() */
+  irqDomainRemove(domain: IrqDomain): void {
+    this.domains.remove(domain);
+  }
+
+  /** kernel/irq/irqdomain.c: irq_create_mapping() — the virq of `hwirq` in `domain`, or 0. */
+  irqCreateMapping(domain: IrqDomain, hwirq: number): number {
+    return this.domains.createMapping(domain, hwirq);
+  }
+
   /** kernel/irq/irqdomain.c: irq_find_mapping() on the GIC's domain — virq of an INTID, or 0. */
   irqFindMapping(hwirq: number): number {
     return this.gic?.domain?.findMapping(hwirq) ?? 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Flow handlers and chained handlers (chained.ts)
+
+  /** A generic flow handler bound to this IRQ core, with its C name. */
+  flowHandler(name: "handle_level_irq" | "handle_edge_irq" | "handle_bad_irq"): NamedFlowHandler {
+    const fn =
+      name === "handle_level_irq"
+        ? handleLevelIrq
+        : name === "handle_edge_irq"
+          ? handleEdgeIrq
+          : handleBadIrq;
+    return { fn: (desc) => fn(this, desc), name };
+  }
+
+  /**
+   * kernel/irq/chip.c: irq_set_chained_handler_and_data() — installs `handler` as the flow
+   * handler of line `virq` (IRQ_NOREQUEST|IRQ_NOPROBE|IRQ_NOTHREAD, started at once) with
+   * `data` as its handler data; null uninstalls, leaving IRQ_NOREQUEST set. EINVAL for a
+   * number with no descriptor.
+   */
+  irqSetChainedHandlerAndData(
+    virq: number,
+    handler: NamedFlowHandler | FlowHandler | null,
+    data: unknown,
+  ): void {
+    const named =
+      typeof handler === "function"
+        ? { fn: handler, name: handler.name || "chained_handler" }
+        : handler;
+    irqSetChainedHandlerAndData(this, virq, named, data);
+  }
+
+  /** kernel/irq/irqdesc.c: generic_handle_domain_irq() — 0, or -EINVAL for an unmapped hwirq. */
+  genericHandleDomainIrq(domain: IrqDomain, hwirq: number): number {
+    return genericHandleDomainIrq(this, domain, hwirq);
   }
 
   // -------------------------------------------------------------------------------------------

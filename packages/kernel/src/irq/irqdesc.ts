@@ -51,6 +51,11 @@ export interface IrqChip {
   readonly irqSetTypeSymbol?: string;
   /** Returns 1 when the hardware will deliver the interrupt again. */
   irqRetrigger?(d: IrqData): number;
+  /**
+   * irq_print_chip(): what /proc/interrupts shows in the chip column instead of the padded
+   * `name` (gpiochips print their device's name).
+   */
+  irqPrintChip?(d: IrqData): string;
 }
 
 /** struct irq_data: what a chip callback sees. */
@@ -122,6 +127,10 @@ export class IrqDesc {
   name: string | null = null;
   /** irq_desc_is_chained(): a demultiplexer's flow handler with no action. */
   chained = false;
+  /** irq_common_data.handler_data: what irq_desc_get_handler_data() gives a flow handler. */
+  handlerData: unknown = null;
+  /** On the resend tasklet's list (`desc->resend_node` hashed). */
+  resendQueued = false;
 
   constructor(readonly irq: number) {
     // kernel/irq/irqdesc.c: desc_set_defaults() — disabled, masked, depth 1, no chip.

@@ -48,6 +48,11 @@ export interface IrqDomainOps {
   translate(d: IrqDomain, fwspec: IrqFwspec): IrqTranslation;
   /** Installs chip and flow handler on `nrIrqs` descriptors from `virq`; 0 or −errno. */
   alloc(d: IrqDomain, virq: number, nrIrqs: number, fwspec: IrqFwspec): number;
+  /**
+   * map(): a simple (non-hierarchical) domain's per-interrupt setup — chip, handler, chip data
+   * — for irq_create_mapping(); 0 or −errno.
+   */
+  map?(d: IrqDomain, virq: number, hwirq: number): number;
   free?(d: IrqDomain, virq: number, nrIrqs: number): void;
   /** Whether this domain serves `fwspec` for `busToken` (never asked for "any"). */
   select?(d: IrqDomain, fwspec: IrqFwspec, busToken: IrqDomainBusToken): boolean;
@@ -220,6 +225,48 @@ export class IrqDomainRegistry {
   /** kernel/irq/irqdomain.c: irq_create_of_mapping() — `controller` and its specifier cells. */
   createOfMapping(controller: DtNode, args: readonly number[]): number {
     return this.createFwspecMapping({ fwnode: controller, param: args });
+  }
+
+  /**
+   * kernel/irq/irqdomain.c: irq_create_mapping() for a simple domain — the existing virq of
+   * `hwirq`, or a new one: irq_domain_alloc_descs() hints `hwirq % nr_irqs` (1 for hwirq 0) and
+   * falls back to 1, then irq_domain_associate_locked() calls `map` and makes the line
+   * requestable. 0 when it cannot be mapped.
+   */
+  createMapping(d: IrqDomain, hwirq: number): number {
+    const existing = d.findMapping(hwirq);
+    if (existing) return existing;
+    if (!d.ops.map) return 0;
+    let hint = hwirq % this.sparse.totalNrIrqs;
+    if (hint === 0) hint = 1;
+    let virq = this.sparse.alloc(hint, 1);
+    if (virq <= 0 && hint > 1) virq = this.sparse.alloc(1, 1);
+    if (virq <= 0) return 0;
+    const desc = this.sparse.get(virq) as IrqDesc;
+    desc.irqData.hwirq = hwirq;
+    desc.irqData.domain = d;
+    const ret = d.ops.map(d, virq, hwirq);
+    if (ret !== 0) {
+      if (ret !== -1) {
+        this.ctx.printk
+          .pr("irq: ")
+          .info(
+            `${d.name} didn't like hwirq-0x${hwirq.toString(16)} to VIRQ${virq} mapping (rc=${ret})`,
+          );
+      }
+      this.sparse.free(virq, 1);
+      return 0;
+    }
+    d.mapcount++;
+    d.setMapping(hwirq, virq);
+    irqModifyStatus(this.ctx, desc, IRQ_NOREQUEST, 0);
+    return virq;
+  }
+
+  /** kernel/irq/irqdomain.c: irq_domain_remove() — its mappings must be disposed already. */
+  remove(d: IrqDomain): void {
+    const i = this.domains.indexOf(d);
+    if (i >= 0) this.domains.splice(i, 1);
   }
 
   /** kernel/irq/irqdomain.c: irq_dispose_mapping() */

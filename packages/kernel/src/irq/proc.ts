@@ -13,7 +13,7 @@
  * the number right-aligned in `prec` columns (4, or wider once total_nr_irqs reaches 10000),
  * one 11-character count per online CPU (a device interrupt never taken prints 0 without reading
  * the per-CPU counts), two spaces, the chip name left-aligned in the chip column (8, or the
- * longest chip name seen), the hwirq in `prec` columns, `Level` or `Edge` in 8, the
+ * longest chip name seen) — or, for a chip with irq_print_chip(), what that prints, unpadded — the hwirq in `prec` columns, `Level` or `Edge` in 8, the
  * descriptor's name if it has one, then the action names separated by ", ". The architecture's
  * lines (IPIs, Err) follow.
  */
@@ -41,7 +41,10 @@ function showRow(desc: IrqDesc, prec: number, chipWidth: number): string {
   const count = desc.isPerCpu || desc.isPerCpuDevid || desc.totCount ? desc.kstat : 0;
   line += ` ${String(count).padStart(10)}`;
   line += "  ";
-  line += desc.chip.name.padEnd(chipWidth);
+  // A chip with irq_print_chip() prints itself, unpadded.
+  line += desc.chip.irqPrintChip
+    ? desc.chip.irqPrintChip(desc.irqData)
+    : desc.chip.name.padEnd(chipWidth);
   line += " ";
   line += desc.irqData.domain ? String(desc.irqData.hwirq).padStart(prec) : ` ${"".padStart(prec)}`;
   line += ` ${(desc.hasState(IRQD_LEVEL) ? "Level" : "Edge").padEnd(8)}`;
