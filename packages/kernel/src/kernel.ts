@@ -33,11 +33,13 @@ import { Printk } from "./printk/printk.js";
 import { Process, type SpawnOptions } from "./process.js";
 import { Scheduler } from "./sched/wait.js";
 import { Taint } from "./taint.js";
-import { KernelTrace } from "./trace/trace-bus.js";
+import { KernelTrace, type KernelTraceListener } from "./trace/trace-bus.js";
 
 export interface KernelBootOptions {
   /** The kernel command line (`vfio.enable_unsafe_noiommu_mode=1 …`). */
   readonly cmdline?: string;
+  /** Subscribed to the trace bus before the first boot message, to record the boot itself. */
+  readonly traceListener?: KernelTraceListener;
 }
 
 /** The release the model follows (ARCHITECTURE.md, fidelity rule 7). */
@@ -77,6 +79,7 @@ export class Kernel {
     const now = () => soc.clock.now;
     this.scheduler = new Scheduler(soc.clock);
     this.trace = new KernelTrace(now);
+    if (opts.traceListener) this.trace.subscribe(opts.traceListener);
     this.printk = new Printk({ now });
     this.taint = new Taint({ printk: this.printk });
     this.trace.forwardPrintk(this.printk);
