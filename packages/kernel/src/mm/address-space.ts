@@ -1025,6 +1025,7 @@ export class AddressSpace implements UserMemory, RmapOwner {
     }
     const firstVpn = Math.floor(va / PAGE_SIZE);
     const lastVpn = Math.floor((va + len - 1) / PAGE_SIZE);
+    if (firstVpn === lastVpn && this.copyUserPresentPage(va, firstVpn, buf, write)) return;
     const n = lastVpn - firstVpn + 1;
     const vmaOf: Vma[] = new Array(n);
     // Check every page before any fault or byte moves.
@@ -1092,6 +1093,25 @@ export class AddressSpace implements UserMemory, RmapOwner {
       }
       done += chunk;
     }
+  }
+
+  /**
+   * The common case of a syscall argument: a copy within one page of RAM that is already present
+   * with the needed access, which the general path would handle identically with no fault to
+   * take. Returns false (and does nothing) for anything else, which the general path then does.
+   */
+  private copyUserPresentPage(va: number, vpn: number, buf: Uint8Array, write: boolean): boolean {
+    const vma = this.vmaLookup(va);
+    if (!vma || !(vma.flags & (write ? VM_WRITE : VM_READ | VM_WRITE)) || vma.flags & VM_PFNMAP) {
+      return false;
+    }
+    if (this.pageTable.bits(vpn) & PTE.special) return false;
+    const pfn = this.followPage(vma, va, write);
+    if (pfn < 0) return false;
+    const phys = pfn * PAGE_SIZE + (va & PAGE_MASK_LOW);
+    if (write) this.allocator.memory.write(phys, buf);
+    else this.allocator.memory.read(phys, buf);
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------

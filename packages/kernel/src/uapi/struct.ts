@@ -235,11 +235,65 @@ function pathStr(path: PathRef): string {
   return typeof path === "string" ? path : path();
 }
 
-function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * Little-endian access to a byte array with DataView's method names. A DataView is costly to
+ * create and every ioctl encodes and decodes structs, so this plain wrapper stands in for it.
+ */
+class LeView {
+  constructor(readonly bytes: Uint8Array) {}
+  getUint8(at: number): number {
+    return this.bytes[at]!;
+  }
+  getInt8(at: number): number {
+    return (this.bytes[at]! << 24) >> 24;
+  }
+  getUint16(at: number, _le: true): number {
+    const b = this.bytes;
+    return b[at]! | (b[at + 1]! << 8);
+  }
+  getInt16(at: number, le: true): number {
+    return (this.getUint16(at, le) << 16) >> 16;
+  }
+  getInt32(at: number, _le: true): number {
+    const b = this.bytes;
+    return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
+  }
+  getUint32(at: number, le: true): number {
+    return this.getInt32(at, le) >>> 0;
+  }
+  getBigUint64(at: number, le: true): bigint {
+    const lo = this.getUint32(at, le);
+    const hi = this.getUint32(at + 4, le);
+    return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  getBigInt64(at: number, le: true): bigint {
+    return BigInt.asIntN(64, this.getBigUint64(at, le));
+  }
+  setUint8(at: number, v: number): void {
+    this.bytes[at] = v;
+  }
+  setUint16(at: number, v: number, _le: true): void {
+    this.bytes[at] = v & 0xff;
+    this.bytes[at + 1] = (v >>> 8) & 0xff;
+  }
+  setUint32(at: number, v: number, _le: true): void {
+    const b = this.bytes;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    b[at + 2] = (v >>> 16) & 0xff;
+    b[at + 3] = (v >>> 24) & 0xff;
+  }
+  setBigUint64(at: number, v: bigint, le: true): void {
+    this.setUint32(at, Number(v & 0xffff_ffffn), le);
+    this.setUint32(at + 4, Number((v >> 32n) & 0xffff_ffffn), le);
+  }
 }
 
-function readScalar(view: DataView, at: number, type: ScalarType): number | bigint {
+function viewOf(bytes: Uint8Array): LeView {
+  return new LeView(bytes);
+}
+
+function readScalar(view: LeView, at: number, type: ScalarType): number | bigint {
   switch (type.name) {
     case "u8":
       return view.getUint8(at);
@@ -260,7 +314,7 @@ function readScalar(view: DataView, at: number, type: ScalarType): number | bigi
   }
 }
 
-function writeScalar(view: DataView, at: number, type: ScalarType, value: unknown, path: PathRef) {
+function writeScalar(view: LeView, at: number, type: ScalarType, value: unknown, path: PathRef) {
   if (typeof value === "bigint" && type.size !== 8) {
     throw new TypeError(`${pathStr(path)}: a ${type.name} takes a number, not a bigint`);
   }
@@ -308,20 +362,20 @@ export function encodeScalar<T extends ScalarType>(type: T, value: InputOf<T>): 
 }
 
 function readElements(
-  view: DataView,
+  view: LeView,
   at: number,
   element: ElementType,
   count: number,
 ): Uint8Array | unknown[] {
   if (element.kind === "scalar" && element.name === "u8") {
-    return new Uint8Array(view.buffer.slice(view.byteOffset + at, view.byteOffset + at + count));
+    return view.bytes.slice(at, at + count);
   }
   const out: unknown[] = new Array(count);
   for (let i = 0; i < count; i++) out[i] = readType(view, at + i * element.size, element);
   return out;
 }
 
-function readType(view: DataView, at: number, type: ElementType): unknown {
+function readType(view: LeView, at: number, type: ElementType): unknown {
   switch (type.kind) {
     case "scalar":
       return readScalar(view, at, type);
@@ -333,7 +387,7 @@ function readType(view: DataView, at: number, type: ElementType): unknown {
 }
 
 function writeElements(
-  view: DataView,
+  view: LeView,
   at: number,
   element: ElementType,
   capacity: number,
@@ -352,7 +406,7 @@ function writeElements(
   }
 }
 
-function writeType(view: DataView, at: number, type: ElementType, value: unknown, path: PathRef) {
+function writeType(view: LeView, at: number, type: ElementType, value: unknown, path: PathRef) {
   switch (type.kind) {
     case "scalar":
       writeScalar(view, at, type, value, path);
@@ -513,7 +567,7 @@ export class StructLayout<const F extends readonly FieldDecl[] = readonly FieldD
   }
 
   /** @internal Decodes at `at` in `view`; the caller has checked bounds. */
-  readAt(view: DataView, at: number, flexCount: number): Record<string, unknown> {
+  readAt(view: LeView, at: number, flexCount: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const { name, offset, type } of this.fields) {
       switch (type.kind) {
@@ -530,7 +584,7 @@ export class StructLayout<const F extends readonly FieldDecl[] = readonly FieldD
   }
 
   /** @internal Encodes at `at` in `view` (already zeroed); the caller has checked bounds. */
-  writeAt(view: DataView, at: number, value: unknown, path: PathRef): void {
+  writeAt(view: LeView, at: number, value: unknown, path: PathRef): void {
     if (typeof value !== "object" || value === null) {
       throw new TypeError(`${pathStr(path)}: expected a struct ${this.name} value`);
     }
