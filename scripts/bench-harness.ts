@@ -53,3 +53,19 @@ export function report(title: string, lines: readonly string[]): void {
   const body = [`── ${title}`, ...lines.map((l) => `   ${l}`)].join("\n");
   console.log(body);
 }
+
+/** Runs the named benchmark cases in order; a case that throws fails the run. */
+export async function runBenchmarks(
+  suite: string,
+  cases: readonly (readonly [string, () => void | Promise<void>])[],
+): Promise<void> {
+  console.log(`${suite}`);
+  for (const [name, fn] of cases) {
+    try {
+      await fn();
+    } catch (e) {
+      console.error(`✗ ${name}: ${e instanceof Error ? e.stack : String(e)}`);
+      process.exitCode = 1;
+    }
+  }
+}

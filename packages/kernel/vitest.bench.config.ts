@@ -1,4 +1,0 @@
-import { defineProject, mergeConfig } from "vitest/config";
-import shared from "../../vitest.bench.shared.ts";
-
-export default mergeConfig(shared, defineProject({ test: { name: "kernel-bench" } }));
