@@ -47,7 +47,7 @@ import {
   type RegisterSpec,
 } from "../core/registers.js";
 import type { AccessSize } from "../core/system-bus.js";
-import { phandleMap, propStrings, propU32, propU32s } from "../devicetree/properties.js";
+import { fixedClockRates } from "../devicetree/properties.js";
 import type { DeviceTree, DtNode } from "../devicetree/tree.js";
 
 export type Pl011RegisterName =
@@ -657,25 +657,6 @@ export class Pl011 extends Device {
     if (changed & PL011_FR.DSR) this.ris |= PL011_INT.DSRM;
     this.pumpTransmitter();
   }
-}
-
-/**
- * The rate of each `clocks` entry of `node` that is a `fixed-clock` (undefined for any other
- * provider), walking the specifiers with each provider's `#clock-cells`.
- */
-function fixedClockRates(tree: DeviceTree, node: DtNode): (number | undefined)[] {
-  const cells = propU32s(node, "clocks") ?? [];
-  const providers = phandleMap(tree);
-  const rates: (number | undefined)[] = [];
-  let at = 0;
-  while (at < cells.length) {
-    const provider = providers.get(cells[at]!);
-    if (!provider) break;
-    const fixed = propStrings(provider, "compatible")?.includes("fixed-clock") ?? false;
-    rates.push(fixed ? propU32(provider, "clock-frequency") : undefined);
-    at += 1 + (propU32(provider, "#clock-cells") ?? 0);
-  }
-  return rates;
 }
 
 export const pl011Model: DeviceModel = {

@@ -40,7 +40,7 @@ import {
   RegisterMap,
   type RegisterSpec,
 } from "../core/registers.js";
-import { phandleMap, propStrings, propU32, propU32s } from "../devicetree/properties.js";
+import { fixedClockRates } from "../devicetree/properties.js";
 import type { DeviceTree, DtNode } from "../devicetree/tree.js";
 
 export type Sp804RegisterName =
@@ -437,25 +437,6 @@ function timerClocks(tree: DeviceTree, node: DtNode): Sp804Options {
     ...(t1 !== undefined ? { timer1Hz: t1 } : {}),
     ...(t2 !== undefined ? { timer2Hz: t2 } : {}),
   };
-}
-
-/**
- * The rate of each `clocks` entry of `node` that is a `fixed-clock` (undefined for any other
- * provider), walking the specifiers with each provider's `#clock-cells`.
- */
-function fixedClockRates(tree: DeviceTree, node: DtNode): (number | undefined)[] {
-  const cells = propU32s(node, "clocks") ?? [];
-  const providers = phandleMap(tree);
-  const rates: (number | undefined)[] = [];
-  let at = 0;
-  while (at < cells.length) {
-    const provider = providers.get(cells[at]!);
-    if (!provider) break;
-    const fixed = propStrings(provider, "compatible")?.includes("fixed-clock") ?? false;
-    rates.push(fixed ? propU32(provider, "clock-frequency") : undefined);
-    at += 1 + (propU32(provider, "#clock-cells") ?? 0);
-  }
-  return rates;
 }
 
 export const sp804Model: DeviceModel = {

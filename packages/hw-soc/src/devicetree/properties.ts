@@ -423,3 +423,22 @@ function cellsOf(prop: DtProperty, who: string): number[] {
 function nodeLabel(node: DtNode): string {
   return node.name === "" ? "/" : node.name;
 }
+
+/**
+ * The rate of each `clocks` entry of `node` that is a `fixed-clock` (undefined for any other
+ * provider), walking the specifiers with each provider's `#clock-cells`.
+ */
+export function fixedClockRates(tree: DeviceTree, node: DtNode): (number | undefined)[] {
+  const cells = propU32s(node, "clocks") ?? [];
+  const providers = phandleMap(tree);
+  const rates: (number | undefined)[] = [];
+  let at = 0;
+  while (at < cells.length) {
+    const provider = providers.get(cells[at]!);
+    if (!provider) break;
+    const fixed = propStrings(provider, "compatible")?.includes("fixed-clock") ?? false;
+    rates.push(fixed ? propU32(provider, "clock-frequency") : undefined);
+    at += 1 + (propU32(provider, "#clock-cells") ?? 0);
+  }
+  return rates;
+}
