@@ -9,6 +9,7 @@ import { BusError } from "./bus-error.js";
 import type { VirtualClock } from "./clock.js";
 import { DmaPort } from "./dma-port.js";
 import { IrqLine } from "./irq-line.js";
+import type { DecodedRegister, RegisterMap } from "./registers.js";
 import type { AccessSize, MmioHandler, SystemBus } from "./system-bus.js";
 import type { HwTrace } from "./trace.js";
 
@@ -97,6 +98,49 @@ export abstract class Device implements MmioHandler {
   /** Writes the 32-bit register at a 4-byte aligned `offset` of MMIO window `window`. */
   protected abstract writeRegister(offset: number, value: number, window: number): void;
 
+  /**
+   * The register a read at `offset` reaches, or undefined (the read then returns 0) after
+   * logging the guest error: a hole in the map, or a write-only register.
+   */
+  protected decodeRead<N extends string>(
+    map: RegisterMap<N>,
+    offset: number,
+  ): DecodedRegister<N> | undefined {
+    const reg = map.decode(offset);
+    if (!reg) {
+      this.guestError(`read of unmapped offset 0x${offset.toString(16)}`);
+      return undefined;
+    }
+    if (reg.spec.access === "wo") {
+      this.guestError(`read of write-only register ${registerName(reg)}`);
+      return undefined;
+    }
+    return reg;
+  }
+
+  /**
+   * The register a write of `value` at `offset` reaches, or undefined (the write is dropped)
+   * after logging the guest error: a hole in the map, or a read-only register.
+   */
+  protected decodeWrite<N extends string>(
+    map: RegisterMap<N>,
+    offset: number,
+    value: number,
+  ): DecodedRegister<N> | undefined {
+    const reg = map.decode(offset);
+    if (!reg) {
+      this.guestError(
+        `write of 0x${value.toString(16)} to unmapped offset 0x${offset.toString(16)}`,
+      );
+      return undefined;
+    }
+    if (reg.spec.access === "ro") {
+      this.guestError(`write to read-only register ${registerName(reg)}`);
+      return undefined;
+    }
+    return reg;
+  }
+
   /** The software did something the hardware leaves undefined (QEMU `LOG_GUEST_ERROR`). */
   guestError(message: string): void {
     this.guestErrors.push(message);
@@ -129,4 +173,9 @@ export abstract class Device implements MmioHandler {
       detail: `${this.name} refused the access`,
     });
   }
+}
+
+/** A register's name for messages: banked registers are numbered from 1, as TRMs number them. */
+function registerName(reg: DecodedRegister<string>): string {
+  return `${reg.spec.name}${reg.spec.count ? reg.index + 1 : ""}`;
 }

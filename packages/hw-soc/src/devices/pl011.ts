@@ -327,15 +327,8 @@ export class Pl011 extends Device {
   }
 
   protected readRegister(offset: number): number {
-    const reg = PL011_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(`read of unmapped offset 0x${offset.toString(16)}`);
-      return 0;
-    }
-    if (reg.spec.access === "wo") {
-      this.guestError(`read of write-only register ${reg.spec.name}`);
-      return 0;
-    }
+    const reg = this.decodeRead(PL011_REGISTER_MAP, offset);
+    if (!reg) return 0;
     switch (reg.spec.name) {
       case "DR":
         return this.readData();
@@ -369,17 +362,8 @@ export class Pl011 extends Device {
   }
 
   protected writeRegister(offset: number, value: number): void {
-    const reg = PL011_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(
-        `write of 0x${value.toString(16)} to unmapped offset 0x${offset.toString(16)}`,
-      );
-      return;
-    }
-    if (reg.spec.access === "ro") {
-      this.guestError(`write to read-only register ${reg.spec.name}`);
-      return;
-    }
+    const reg = this.decodeWrite(PL011_REGISTER_MAP, offset, value);
+    if (!reg) return;
     switch (reg.spec.name) {
       case "DR":
         this.writeData(value & 0xff);

@@ -188,15 +188,8 @@ export class Pl061 extends Device {
   }
 
   protected readRegister(offset: number): number {
-    const reg = PL061_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(`read of unmapped offset 0x${offset.toString(16)}`);
-      return 0;
-    }
-    if (reg.spec.access === "wo") {
-      this.guestError(`read of write-only register ${reg.spec.name}`);
-      return 0;
-    }
+    const reg = this.decodeRead(PL061_REGISTER_MAP, offset);
+    if (!reg) return 0;
     switch (reg.spec.name) {
       case "DATA":
         // reg.index is address bits [9:2]: the lines this access can see.
@@ -223,17 +216,8 @@ export class Pl061 extends Device {
   }
 
   protected writeRegister(offset: number, value: number): void {
-    const reg = PL061_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(
-        `write of 0x${value.toString(16)} to unmapped offset 0x${offset.toString(16)}`,
-      );
-      return;
-    }
-    if (reg.spec.access === "ro") {
-      this.guestError(`write to read-only register ${reg.spec.name}`);
-      return;
-    }
+    const reg = this.decodeWrite(PL061_REGISTER_MAP, offset, value);
+    if (!reg) return;
     const byte = value & 0xff;
     switch (reg.spec.name) {
       case "DATA": {

@@ -348,7 +348,7 @@ describe("SP804 guest errors", () => {
     b.clock.run(256 * US);
     expect(b.read("Value")).toBe(9);
     expect(b.timer.guestErrors).toEqual([
-      "read of write-only register IntClr",
+      "read of write-only register IntClr2",
       "read of write-only register ITOP",
       "read of unmapped offset 0x40",
       "write of 0x1 to unmapped offset 0xf08",

@@ -343,15 +343,8 @@ export class Sp804 extends Device {
   }
 
   protected readRegister(offset: number): number {
-    const reg = SP804_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(`read of unmapped offset 0x${offset.toString(16)}`);
-      return 0;
-    }
-    if (reg.spec.access === "wo") {
-      this.guestError(`read of write-only register ${reg.spec.name}`);
-      return 0;
-    }
+    const reg = this.decodeRead(SP804_REGISTER_MAP, offset);
+    if (!reg) return 0;
     const timer = this.timers[reg.index as 0 | 1];
     switch (reg.spec.name) {
       case "Load":
@@ -377,19 +370,8 @@ export class Sp804 extends Device {
   }
 
   protected writeRegister(offset: number, value: number): void {
-    const reg = SP804_REGISTER_MAP.decode(offset);
-    if (!reg) {
-      this.guestError(
-        `write of 0x${value.toString(16)} to unmapped offset 0x${offset.toString(16)}`,
-      );
-      return;
-    }
-    if (reg.spec.access === "ro") {
-      this.guestError(
-        `write to read-only register ${reg.spec.name}${reg.spec.count ? reg.index + 1 : ""}`,
-      );
-      return;
-    }
+    const reg = this.decodeWrite(SP804_REGISTER_MAP, offset, value);
+    if (!reg) return;
     const timer = this.timers[reg.index as 0 | 1];
     switch (reg.spec.name) {
       case "Load":
