@@ -9,7 +9,7 @@
  * from the caller's JavaScript, and a blocking call advances the SoC's clock until it can finish.
  */
 
-import type { Soc } from "@vfio-lab/hw-soc";
+import { propStrings, propU32s, type Soc } from "@vfio-lab/hw-soc";
 import { BUS_NOTIFY_ADD_DEVICE, BUS_NOTIFY_REMOVED_DEVICE } from "./base/bus.js";
 import { DriverCore } from "./base/core.js";
 import type { Device } from "./base/device.js";
@@ -128,6 +128,18 @@ export class Kernel {
     // (device_initcall), each binding to the devices already there, and deferred probing last.
     this.irq = new IrqCore({ soc, printk: this.printk, trace: this.trace, taint: this.taint });
     this.irq.initGic();
+    // The architected timer (drivers/clocksource/arm_arch_timer.c, TIMER_OF_DECLARE) maps its
+    // four PPIs right after the GIC, so every later virq is numbered as on a real virt guest
+    // (uart-pl011 is 13, arm-smmu-v3-evtq 15 — oracle-probes/pl061-vfio-amba.7.3.txt).
+    // Caveat: the model has no CPU timer, so nothing requests them and no arch_timer line
+    // shows in /proc/interrupts.
+    const archTimer = soc.tree.root.children.find((n) =>
+      propStrings(n, "compatible")?.includes("arm,armv8-timer"),
+    );
+    if (archTimer) {
+      const n = Math.floor((propU32s(archTimer, "interrupts")?.length ?? 0) / 3);
+      for (let i = 0; i < n; i++) this.irq.irqOfParseAndMap(archTimer, i);
+    }
     this.iommu = new IommuCore({
       printk: this.printk,
       trace: this.trace,

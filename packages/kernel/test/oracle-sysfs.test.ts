@@ -50,3 +50,31 @@ describe("sysfs after boot, as on a virt guest", () => {
     expect(p.readFile("/sys/bus/amba/devices/9000000.pl011/id")).toBe("00141011\n");
   });
 });
+
+describe("/proc/interrupts after boot, as on a virt guest", () => {
+  const procInterrupts = /INFO \/proc\/interrupts = '([^']*)'/.exec(
+    readFileSync(
+      new URL("../../../oracle-probes/pl061-vfio-amba.7.3.txt", import.meta.url),
+      "utf8",
+    ),
+  )![1]!;
+  /** virq, hwirq, trigger and name of every GIC line (the per-CPU counts left out). */
+  const gicLines = (text: string) =>
+    text
+      .split(/\n|\|/)
+      .map((l) => /^\s*(\d+):[\s\d]+GICv3\s+(\d+) (Level|Edge)\s+(.*)$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => `${m[1]}: ${m[2]} ${m[3]} ${m[4]!.trim()}`);
+
+  it("numbers, wires and names every line Linux has the same way (the CPU timer aside)", () => {
+    const { p } = boot();
+    const ours = gicLines(p.readFile("/proc/interrupts"));
+    const theirs = gicLines(procInterrupts).filter((l) => !l.endsWith("arch_timer"));
+    expect(theirs).toEqual([
+      "13: 33 Level uart-pl011",
+      "15: 106 Edge arm-smmu-v3-evtq",
+      "17: 109 Edge arm-smmu-v3-gerror",
+    ]);
+    for (const line of theirs) expect(ours).toContain(line);
+  });
+});
