@@ -48,7 +48,6 @@ import {
 } from "../core/registers.js";
 import type { AccessSize } from "../core/system-bus.js";
 import { fixedClockRates } from "../devicetree/properties.js";
-import type { DeviceTree, DtNode } from "../devicetree/tree.js";
 
 export type Pl011RegisterName =
   | "DR"

@@ -2,12 +2,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { E4, fixture, HAVE_DTC, stripLabels } from "../../test/dt-support.js";
 import { DtsSyntaxError, parseDts } from "./dts-parser.js";
 import { decodeFdt, encodeFdt } from "./fdt.js";
 import { findProperty, nodeByPath } from "./properties.js";
-import type { DeviceTree, DtNode } from "./tree.js";
+import type { DeviceTree } from "./tree.js";
 
-const HAVE_DTC = spawnSync("dtc", ["--version"]).status === 0;
 /** Runs of each differential property against dtc (raise with DTC_FUZZ_RUNS for a long soak). */
 const DTC_RUNS = Number(process.env.DTC_FUZZ_RUNS ?? 150);
 
@@ -24,10 +24,7 @@ function dtc(
 
 const compile = (src: string) => dtc(["-I", "dts", "-O", "dtb"], src);
 
-const fixtureDts = readFileSync(
-  new URL("../../test/fixtures/qemu-virt-smmuv3-gicv3.dts", import.meta.url),
-  "utf8",
-);
+const fixtureDts = readFileSync(fixture("qemu-virt-smmuv3-gicv3.dts"), "utf8");
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const str = (s: string) => new TextEncoder().encode(s);
@@ -41,10 +38,6 @@ const propNames = (t: DeviceTree, path: string) =>
 const childNames = (t: DeviceTree, path: string) =>
   nodeByPath(t, path)?.children.map((c) => c.name);
 const root = (body: string) => parseDts(`/dts-v1/;\n/ {\n${body}\n};\n`);
-
-function stripLabels(node: DtNode): DtNode {
-  return { ...node, labels: [], children: node.children.map(stripLabels) };
-}
 
 function parseError(src: string, filename?: string): DtsSyntaxError {
   try {
@@ -627,41 +620,6 @@ describe("errors name the place and the reason, as dtc does", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Cross-checks against Debian's dtc 1.6.1
-
-/** The §E.4 example of the reference notes, with the `#address-cells` dtc asks the GIC for. */
-const E4 = `/dts-v1/;
-
-/ {
-	compatible = "sim,soc";
-	#address-cells = <2>;
-	#size-cells = <2>;
-	interrupt-parent = <&gic>;
-
-	gic: interrupt-controller@8000000 {
-		compatible = "arm,gic-v3";
-		#interrupt-cells = <3>;
-		#address-cells = <0>;
-		interrupt-controller;
-		reg = <0x0 0x08000000 0x0 0x10000>, <0x0 0x080a0000 0x0 0xf60000>;
-	};
-
-	smmu: iommu@9050000 {
-		compatible = "arm,smmu-v3";
-		reg = <0x0 0x09050000 0x0 0x20000>;
-		#iommu-cells = <1>;
-	};
-
-	dma@9100000 {
-		compatible = "arm,pl330", "arm,primecell";
-		reg = <0x0 0x09100000 0x0 0x1000>;
-		interrupts = <0 10 4>, <0 11 4>;
-		iommus = <&smmu 0x10>;
-		dma-coherent;
-		status = "okay";
-		mac = [00 11 22 33 44 55];
-	};
-};
-`;
 
 /** Sources that exercise labels and references in different orders. */
 const SOURCES: Record<string, string> = {

@@ -2,14 +2,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { fixture, HAVE_DTC } from "../../test/dt-support.js";
 import { parseDts } from "./dts-parser.js";
 import { formatDts } from "./dts-writer.js";
 import { decodeFdt, encodeFdt } from "./fdt.js";
 import type { DeviceTree, DtNode, DtProperty } from "./tree.js";
-
-const HAVE_DTC = spawnSync("dtc", ["--version"]).status === 0;
-
-const fixture = (name: string) => new URL(`../../test/fixtures/${name}`, import.meta.url);
 
 const tree = (properties: DtProperty[], children: DtNode[] = []): DeviceTree => ({
   root: { name: "", labels: [], properties, children },

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { E4, fixture, HAVE_DTC, stripLabels } from "../../test/dt-support.js";
 import { parseDts } from "./dts-parser.js";
 import {
   decodeFdt,
@@ -17,7 +18,6 @@ import {
 import { DtValueError } from "./properties.js";
 import type { DeviceTree, DtNode } from "./tree.js";
 
-const HAVE_DTC = spawnSync("dtc", ["--version"]).status === 0;
 const NO_DTC =
   "dtc (Debian device-tree-compiler 1.6.1) is not installed: skipping the dtc cross-check";
 
@@ -27,44 +27,8 @@ function dtc(args: string[], input: string | Uint8Array): Buffer {
   return r.stdout;
 }
 
-const fixture = (name: string) => new URL(`../../test/fixtures/${name}`, import.meta.url);
 const QEMU_DTB = new Uint8Array(readFileSync(fixture("qemu-virt-smmuv3-gicv3.dtb")));
 const qemuDtb = () => QEMU_DTB.slice();
-
-/** The §E.4 example of the reference notes, with the `#address-cells` dtc asks the GIC for. */
-const E4 = `/dts-v1/;
-
-/ {
-	compatible = "sim,soc";
-	#address-cells = <2>;
-	#size-cells = <2>;
-	interrupt-parent = <&gic>;
-
-	gic: interrupt-controller@8000000 {
-		compatible = "arm,gic-v3";
-		#interrupt-cells = <3>;
-		#address-cells = <0>;
-		interrupt-controller;
-		reg = <0x0 0x08000000 0x0 0x10000>, <0x0 0x080a0000 0x0 0xf60000>;
-	};
-
-	smmu: iommu@9050000 {
-		compatible = "arm,smmu-v3";
-		reg = <0x0 0x09050000 0x0 0x20000>;
-		#iommu-cells = <1>;
-	};
-
-	dma@9100000 {
-		compatible = "arm,pl330", "arm,primecell";
-		reg = <0x0 0x09100000 0x0 0x1000>;
-		interrupts = <0 10 4>, <0 11 4>;
-		iommus = <&smmu 0x10>;
-		dma-coherent;
-		status = "okay";
-		mac = [00 11 22 33 44 55];
-	};
-};
-`;
 
 const u32At = (b: Uint8Array, off: number) => new DataView(b.buffer, b.byteOffset).getUint32(off);
 const withU32 = (b: Uint8Array, off: number, v: number) => {
@@ -133,10 +97,6 @@ const small: DeviceTree = {
   bootCpuidPhys: 0,
 };
 const smallDtb = () => encodeFdt(small);
-
-function stripLabels(node: DtNode): DtNode {
-  return { ...node, labels: [], children: node.children.map(stripLabels) };
-}
 
 describe("FDT encoding (dtc's dt_to_blob layout)", () => {
   it("lays out header, reservation map, structure and strings blocks back to back", () => {

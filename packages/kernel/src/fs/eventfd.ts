@@ -28,10 +28,7 @@ import { anonInodeGetfile } from "./anon-inode.js";
 import {
   type File,
   type FileOperations,
-  FMODE_READ,
-  FMODE_WRITE,
   type Inode,
-  O_ACCMODE,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
