@@ -21,7 +21,7 @@ import { KERN_WARNING } from "../printk/levels.js";
 import type { BusType } from "./bus.js";
 import { Device, type DeviceContext } from "./device.js";
 import { DeviceDriver, type DeviceDriverOptions } from "./driver.js";
-import type { DmaConfigurator } from "./hooks.js";
+import { type DmaConfigurator, ofBusDmaConfigure } from "./hooks.js";
 import { ioremap } from "./io.js";
 import { type Resource, releaseRegion, requestRegion } from "./resource.js";
 
@@ -225,15 +225,8 @@ export function ambaBusType(dma: DmaConfigurator): BusType {
 
     /** amba/bus.c: amba_dma_configure() — as the platform bus does. */
     dmaConfigure(dev: Device): void {
-      if (dev.ofNode) dma.ofDmaConfigure(dev, dev.ofNode.dt, true);
       const drv = dev.driver;
-      if (!drv || (drv instanceof AmbaDriver && drv.driverManagedDma)) return;
-      try {
-        dma.iommuDeviceUseDefaultDomain(dev);
-      } catch (e) {
-        dma.archTeardownDmaOps?.(dev);
-        throw e;
-      }
+      ofBusDmaConfigure(dma, dev, drv instanceof AmbaDriver && drv.driverManagedDma);
     },
 
     /** amba/bus.c: amba_dma_cleanup(). */

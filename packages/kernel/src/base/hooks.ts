@@ -39,3 +39,24 @@ export interface DmaConfigurator {
   /** arch/arm64/mm/dma-mapping.c: arch_teardown_dma_ops() (optional). */
   archTeardownDmaOps?(dev: Device): void;
 }
+
+/**
+ * What platform_dma_configure() and amba_dma_configure() both do (drivers/base/platform.c,
+ * drivers/amba/bus.c — two copies in Linux too): of_dma_configure(force_dma); then, for a
+ * kernel DMA-API driver (`driverManagedDma` false), iommu_device_use_default_domain(), whose
+ * failure tears the DMA ops down. Without a driver (the IOMMU layer calling) only the first.
+ */
+export function ofBusDmaConfigure(
+  dma: DmaConfigurator,
+  dev: Device,
+  driverManagedDma: boolean | undefined,
+): void {
+  if (dev.ofNode) dma.ofDmaConfigure(dev, dev.ofNode.dt, true);
+  if (!dev.driver || driverManagedDma) return;
+  try {
+    dma.iommuDeviceUseDefaultDomain(dev);
+  } catch (e) {
+    dma.archTeardownDmaOps?.(dev);
+    throw e;
+  }
+}

@@ -23,7 +23,7 @@ import { negativeErrno } from "./dd.js";
 import { devErrProbe } from "./dev-err-probe.js";
 import { Device, type DeviceContext, NUMA_NO_NODE } from "./device.js";
 import { DeviceDriver, type DeviceDriverOptions } from "./driver.js";
-import type { DmaConfigurator } from "./hooks.js";
+import { type DmaConfigurator, ofBusDmaConfigure } from "./hooks.js";
 import { devmIoremapResource, type IoMem } from "./io.js";
 import { type OfNode, ofMatchNode } from "./of-node.js";
 import { IORESOURCE_IO, IORESOURCE_IRQ, IORESOURCE_MEM, type Resource } from "./resource.js";
@@ -272,14 +272,7 @@ export function platformBusType(dma: DmaConfigurator): BusType {
      */
     dmaConfigure(dev: Device): void {
       const drv = dev.driver;
-      if (dev.ofNode) dma.ofDmaConfigure(dev, dev.ofNode.dt, true);
-      if (!drv || (drv instanceof PlatformDriver && drv.driverManagedDma)) return;
-      try {
-        dma.iommuDeviceUseDefaultDomain(dev);
-      } catch (e) {
-        dma.archTeardownDmaOps?.(dev);
-        throw e;
-      }
+      ofBusDmaConfigure(dma, dev, drv instanceof PlatformDriver && drv.driverManagedDma);
     },
 
     /** platform.c: platform_dma_cleanup(). */
