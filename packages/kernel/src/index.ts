@@ -40,6 +40,7 @@ export * from "./iommu/iommu.js";
 export * from "./iommu/iommu-defs.js";
 export { IovaDomain } from "./iommu/iova.js";
 export * from "./irq/index.js";
+export * from "./kconfig.js";
 export * from "./kernel.js";
 export * from "./mm/index.js";
 export * from "./module/index.js";

@@ -21,6 +21,7 @@ import type { ProcessTable } from "./fs/proc-pid.js";
 import { Vfs } from "./fs/vfs.js";
 import { IommuCore } from "./iommu/iommu.js";
 import { IrqCore } from "./irq/irq-core.js";
+import { type KernelConfig, type KernelConfigInput, resolveKernelConfig } from "./kconfig.js";
 import { UserStructTable } from "./mm/account.js";
 import { type Migration, migratePages } from "./mm/migrate.js";
 import { PageAllocator } from "./mm/page-allocator.js";
@@ -40,6 +41,8 @@ export interface KernelBootOptions {
   readonly cmdline?: string;
   /** Subscribed to the trace bus before the first boot message, to record the boot itself. */
   readonly traceListener?: KernelTraceListener;
+  /** Build-time options (`CONFIG_VFIO_CONTAINER: false` …); unset ones as the oracle kernel. */
+  readonly config?: KernelConfigInput;
 }
 
 /** The release the model follows (ARCHITECTURE.md, fidelity rule 7). */
@@ -51,6 +54,8 @@ const FIRST_USER_PID = 100;
 export class Kernel {
   readonly soc: Soc;
   readonly cmdline: string;
+  /** The Kconfig choices this kernel was "built" with. */
+  readonly config: KernelConfig;
   readonly parsedCmdline: KernelCmdline;
   readonly scheduler: Scheduler;
   readonly trace: KernelTrace;
@@ -75,6 +80,7 @@ export class Kernel {
   private constructor(soc: Soc, opts: KernelBootOptions) {
     this.soc = soc;
     this.cmdline = opts.cmdline ?? "";
+    this.config = resolveKernelConfig(opts.config);
     this.parsedCmdline = parseKernelCmdline(this.cmdline);
     const now = () => soc.clock.now;
     this.scheduler = new Scheduler(soc.clock);
@@ -185,7 +191,12 @@ export class Kernel {
     this.vfs.procfs.createFile("interrupts", () => this.irq.procInterruptsShow());
     this.vfs.procfs.createFile("iomem", () => this.drivers.iomemShow());
     this.drivers.populate();
-    this.smmu = new ArmSmmuV3Driver({ core: this.iommu, bus: soc.bus, irq: this.irq });
+    this.smmu = new ArmSmmuV3Driver({
+      core: this.iommu,
+      bus: soc.bus,
+      irq: this.irq,
+      CONFIG_ARM_SMMU_V3_IOMMUFD: this.config.CONFIG_ARM_SMMU_V3_IOMMUFD,
+    });
     // Built-in drivers register in link order; arm-smmu-v3 (drivers/iommu) sits among them, so
     // a bus master whose driver links earlier (dma-pl330) defers until the SMMU has probed.
     const iommuAt = DRIVERS_LINK_ORDER.indexOf("drivers/iommu");

@@ -139,6 +139,20 @@ export class Process implements Task, CapTask {
     return resource === "RLIMIT_MEMLOCK" ? this.rlimits.memlock : this.rlimits.nofile;
   }
 
+  fget(fd: number): File | undefined {
+    const file = this.fds.lookup(fd);
+    return file ? this.kernel.vfs.fget(file) : undefined;
+  }
+
+  fdInstall(file: File, flags: number): number {
+    return this.fds.install(
+      file,
+      flags & O_CLOEXEC ? FD_CLOEXEC : 0,
+      this.rlimits.nofile,
+      "fd_install",
+    );
+  }
+
   commitCreds(cred: Cred): void {
     this.credentials = cred;
   }

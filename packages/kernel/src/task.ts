@@ -4,6 +4,7 @@
  */
 
 import type { CapabilityName } from "./capability.js";
+import type { File } from "./fs/file.js";
 import type { AddressSpace } from "./mm/address-space.js";
 
 export type RlimitName = "RLIMIT_MEMLOCK" | "RLIMIT_NOFILE";
@@ -20,4 +21,15 @@ export interface Task {
   capable(cap: CapabilityName): boolean;
   /** The soft limit, in the resource's unit (bytes for RLIMIT_MEMLOCK); Infinity = RLIM_INFINITY. */
   rlimit(resource: RlimitName): number;
+  /**
+   * fs/file.c: fget() — the open file behind descriptor `fd` with one more reference (release it
+   * with `vfs.fput()`), or undefined for a free or invalid descriptor.
+   */
+  fget(fd: number): File | undefined;
+  /**
+   * get_unused_fd_flags() + fd_install(): installs `file` (whose reference the table takes) at the
+   * lowest free descriptor; `flags` is O_CLOEXEC or 0. EMFILE past RLIMIT_NOFILE, and then the
+   * caller still owns its reference.
+   */
+  fdInstall(file: File, flags: number): number;
 }

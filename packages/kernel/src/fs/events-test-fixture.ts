@@ -32,6 +32,14 @@ export class FakeTask implements Task {
   rlimit(resource: RlimitName): number {
     return resource === "RLIMIT_NOFILE" ? this.nofile : 8 << 20;
   }
+
+  fget(_fd: number): undefined {
+    return undefined;
+  }
+
+  fdInstall(): number {
+    throw new Error("this test task has no descriptor table");
+  }
 }
 
 export interface EventsWorld {

@@ -68,6 +68,14 @@ export class FsTask implements Task {
     return Number.POSITIVE_INFINITY;
   }
 
+  fget(_fd: number): undefined {
+    return undefined;
+  }
+
+  fdInstall(): number {
+    throw new Error("this test task has no descriptor table");
+  }
+
   /** Installs `file` at the lowest free descriptor. */
   install(file: File): number {
     let fd = 0;

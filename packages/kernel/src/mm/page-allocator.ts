@@ -127,6 +127,7 @@ export class PageAllocator {
   private heap = new Uint32Array(64);
   private heapSize = 0;
   private used = 0;
+  private pins = 0;
   private failHook: FailHook | undefined;
   private readonly owners: (RmapOwner | undefined)[] = [undefined];
 
@@ -157,6 +158,11 @@ export class PageAllocator {
   /** Pages currently allocated. */
   get usedPages(): number {
     return this.used;
+  }
+
+  /** FOLL_PIN pins held on all frames together (leak checks: 0 once every pinner let go). */
+  get totalPins(): number {
+    return this.pins;
   }
 
   get freePages(): number {
@@ -257,6 +263,7 @@ export class PageAllocator {
     }
     s.refcount[i] = s.refcount[i]! + 1;
     s.pincount[i] = s.pincount[i]! + 1;
+    this.pins++;
   }
 
   /** gup_put_folio(FOLL_PIN): drop a pin and its reference. */
@@ -264,6 +271,7 @@ export class PageAllocator {
     const [s, i] = this.slot(pfn, "unpin_user_page");
     if (s.pincount[i] === 0) throw new KernelBug(`unpin of unpinned pfn 0x${pfn.toString(16)}`);
     s.pincount[i] = s.pincount[i]! - 1;
+    this.pins--;
     this.putPage(pfn);
   }
 

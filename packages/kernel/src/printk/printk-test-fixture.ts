@@ -44,6 +44,14 @@ export class KmsgTask implements Task {
   rlimit(_resource: RlimitName): number {
     return 8 << 20;
   }
+
+  fget(_fd: number): undefined {
+    return undefined;
+  }
+
+  fdInstall(): number {
+    throw new Error("this test task has no descriptor table");
+  }
 }
 
 export interface KmsgWorld {
