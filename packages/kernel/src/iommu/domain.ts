@@ -25,8 +25,11 @@ export interface IommuDomainGeometry {
   forceAperture: boolean;
 }
 
-/** `enum iommu_domain_cookie_type`. */
-export type IommuCookieType = "none" | "dma-iova" | "dma-msi";
+/**
+ * `enum iommu_domain_cookie_type`; "iommufd" is IOMMU_COOKIE_IOMMUFD, which iommufd sets on the
+ * domain of every HWPT it allocates.
+ */
+export type IommuCookieType = "none" | "dma-iova" | "dma-msi" | "iommufd";
 
 export class IommuDomain {
   /** `IOMMU_DOMAIN_*`; the core sets it once the driver has built the domain. */
@@ -44,6 +47,11 @@ export class IommuDomain {
   cookieType: IommuCookieType = "none";
   /** The DMA-API state of a DMA domain (`domain->iova_cookie`). */
   iovaCookie: IommuDmaCookie | null = null;
+  /**
+   * The iommufd HWPT this domain backs (`domain->iommufd_hwpt`, with cookie type "iommufd"):
+   * opaque to the core, which never looks inside; iommufd sets and reads it.
+   */
+  iommufdHwpt: object | null = null;
 
   constructor(type: number, ops: IommuDomainOps) {
     this.type = type;
@@ -129,4 +137,16 @@ export function iommuIotlbGatherAddPage(
   }
   gather.pgsize = size;
   gather.addRange(iova, size);
+}
+
+/**
+ * `struct iommu_attach_handle` (include/linux/iommu.h): what a caller of
+ * iommu_attach_group_handle()/iommu_replace_group_handle() leaves in the group's pasid_array
+ * for the RID while its domain is attached; the core fills in `domain`. iommufd embeds it in its
+ * own `struct iommufd_attach_handle` (here: subclasses it) to find its device again from the
+ * group, as iommufd_device_get_attach_handle() does through iommu_attach_handle_get().
+ */
+export class IommuAttachHandle {
+  /** The domain the handle is offered with (the core sets it when the handle is passed in). */
+  domain: IommuDomain | null = null;
 }

@@ -9,7 +9,7 @@
  * plus any `iommu_group_get()`); the last put frees the id and the directory.
  */
 
-import type { IommuDomain } from "./domain.js";
+import type { IommuAttachHandle, IommuDomain } from "./domain.js";
 import type { IommuClient } from "./iommu-defs.js";
 
 /** `struct group_device`: a member, and the name of its link under `devices/`. */
@@ -33,8 +33,12 @@ export class IommuGroup {
   ownerCnt = 0;
   /** The user-space owner (an iommufd context, a VFIO group), or null for kernel use. */
   owner: object | null = null;
-  /** PASID attachments (`pasid_array`): the model never makes any, but the rules check it. */
-  pasidCount = 0;
+  /**
+   * `pasid_array`: attach handles by PASID. Only the RID's entry (IOMMU_NO_PASID) is ever made,
+   * by iommu_attach_group_handle()/iommu_replace_group_handle(); the ownership rules refuse to
+   * change hands while it is non-empty (`!xa_empty()`).
+   */
+  readonly pasidArray = new Map<number, IommuAttachHandle>();
   /** `group->name`, set only by iommu_group_set_name(). */
   name: string | null = null;
   /** Opaque data a driver stores on the group (`iommu_data`). */
@@ -59,6 +63,11 @@ export class IommuGroup {
   /** __dev_to_gdev() */
   gdevOf(dev: IommuClient): GroupDevice | undefined {
     return this.devices.find((g) => g.dev === dev);
+  }
+
+  /** How many PASIDs (the RID included) have an attachment: non-zero is `!xa_empty(&pasid_array)`. */
+  get pasidCount(): number {
+    return this.pasidArray.size;
   }
 
   /** iommu_group_id() */

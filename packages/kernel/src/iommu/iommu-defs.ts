@@ -80,6 +80,23 @@ export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
 /** Reserved for DMA without a PASID. */
 export const IOMMU_NO_PASID = 0;
 
+/** `enum iommu_hw_info_type` (include/uapi/linux/iommufd.h): what `hw_info()` returns. */
+export const IOMMU_HW_INFO_TYPE_NONE = 0;
+/** As an input: "the driver's own type" (same value as NONE). */
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
+export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
+export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
+export const IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV = 3;
+export const IOMMU_HW_INFO_TYPE_AMD = 4;
+
+/** `enum iommu_hw_info_arm_smmuv3_flags`. */
+export const IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI = 1 << 0;
+
+/** `enum iommu_viommu_type`: what `get_viommu_size()`/`viommu_init()` are asked for. */
+export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
+export const IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2;
+
 /**
  * A device as the IOMMU layer sees it (what it reads of `struct device`): dev_name(), the bus
  * name, the bound driver's name (`dev->driver`, undefined while unbound), its sysfs directory
@@ -96,6 +113,36 @@ export interface IommuClient extends PrintkDevice {
   readonly dtNode: DtNode | null;
   /** The DMA masks and coherency, when the driver core keeps them in the device. */
   readonly dma?: DeviceDmaParams;
+}
+
+/**
+ * `struct iommu_user_data`: a driver-specific user structure iommufd passes through to
+ * domain_alloc_paging_flags()/viommu_init() — its type (`enum iommu_hwpt_data_type`), user
+ * address and length in the calling process.
+ */
+export interface IommuUserData {
+  readonly type: number;
+  readonly uptr: number;
+  readonly len: number;
+}
+
+/**
+ * What `hw_info()` returns: the payload (its length is C's `*length`) and the payload's
+ * `enum iommu_hw_info_type` (C's in/out `*type` on the way out).
+ */
+export interface IommuHwInfo {
+  readonly data: Uint8Array;
+  readonly type: number;
+}
+
+/**
+ * The part of `struct iommufd_viommu` an IOMMU driver's viommu_init() reads: the vIOMMU type
+ * the user asked for and the IOMMU instance it sits on (`viommu->iommu_dev`). iommufd owns the
+ * object; the kernel side never imports iommufd.
+ */
+export interface IommufdViommuCore {
+  readonly type: number;
+  readonly iommuDev: IommuDevice;
 }
 
 /** `struct iommu_resv_region`. */
@@ -183,8 +230,30 @@ export interface IommuOps {
   readonly releaseDomain?: IommuDomain;
   readonly defaultDomainOps: IommuDomainOps;
   capable?(dev: IommuClient, cap: IommuCap): boolean;
+  /**
+   * hw_info(): the IOMMU's hardware description for IOMMU_GET_HW_INFO. `type` is the requested
+   * `IOMMU_HW_INFO_TYPE_*` (DEFAULT for "yours"); EOPNOTSUPP for a type the driver cannot
+   * report.
+   */
+  hwInfo?(dev: IommuClient, type: number): IommuHwInfo;
   domainAllocPaging?(dev: IommuClient): IommuDomain;
-  domainAllocPagingFlags?(dev: IommuClient, flags: number): IommuDomain;
+  /**
+   * domain_alloc_paging_flags(): `flags` are `IOMMU_HWPT_ALLOC_*` (iommufd strips
+   * IOMMU_HWPT_FAULT_ID_VALID first); `userData` is the driver-specific data of IOMMU_HWPT_ALLOC,
+   * null or absent for none.
+   */
+  domainAllocPagingFlags?(
+    dev: IommuClient,
+    flags: number,
+    userData?: IommuUserData | null,
+  ): IommuDomain;
+  /** domain_alloc_nested(): a nested domain on a nest-parent `parent` (no driver here has it). */
+  domainAllocNested?(
+    dev: IommuClient,
+    parent: IommuDomain,
+    flags: number,
+    userData: IommuUserData,
+  ): IommuDomain;
   probeDevice(dev: IommuClient): IommuDevice;
   releaseDevice?(dev: IommuClient): void;
   deviceGroup(dev: IommuClient): IommuGroup;
@@ -192,6 +261,19 @@ export interface IommuOps {
   getResvRegions?(dev: IommuClient): IommuResvRegion[];
   /** def_domain_type(): 0 for "no preference". */
   defDomainType?(dev: IommuClient): number;
+  /** get_viommu_size(): 0 when the driver cannot make a vIOMMU of `viommuType` for `dev`. */
+  getViommuSize?(dev: IommuClient, viommuType: number): number;
+  /** viommu_init(): sets up the driver's part of a vIOMMU on the nest parent `parentDomain`. */
+  viommuInit?(
+    viommu: IommufdViommuCore,
+    parentDomain: IommuDomain,
+    userData: IommuUserData | null,
+  ): void;
+  /**
+   * `user_pasid_table`: the PASID table can be user-managed (a vSMMU's CD table), so there is
+   * no user domain per PASID and I/O page faults go through the RID's domain (io-pgfault.c).
+   */
+  readonly userPasidTable?: boolean;
 }
 
 /** The name of a domain type as the core logs it (`iommu_domain_type_str()`). */

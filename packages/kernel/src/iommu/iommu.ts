@@ -11,10 +11,16 @@
  * Per-device state (`dev->iommu`: fwspec, driver private data; `dev->iommu_group`) is kept here,
  * keyed by the device object, so the driver core's `struct device` needs no IOMMU fields.
  *
- * Caveat: no PASIDs (the pasid array is always empty), no SVA, no PCI (aliases, ACS, ATS), no
+ * For iommufd the core has the IOMMUFD_INTERNAL attach-handle API (iommu_attach_group_handle(),
+ * iommu_replace_group_handle(), iommu_detach_group_handle(), iommu_attach_handle_get()) and
+ * iommu_group_has_isolated_msi(). Linux 7.3 has no iommu_group_replace_domain() any more: the
+ * handle variant took its place.
+ *
+ * Caveat: no PASIDs but the RID's entry in the pasid array (no iommu_attach_device_pasid() and
+ * friends), no SVA, no PCI (aliases, ACS, ATS, reset recovery: `recovery_cnt` is always 0), no
  * iommufd-allocated user domains beyond the paging ones, no `iommu_group/type` capability check
  * (sysfs stores carry no task; the other rules of iommu_group_store_type() apply). Drivers are
- * built in, so try_module_get() always succeeds.
+ * built in, so try_module_get() always succeeds. WARN_ON()s change nothing and print nothing.
  */
 
 import type { DeviceTree, DtNode, VirtualClock } from "@vfio-lab/hw-soc";
@@ -43,7 +49,12 @@ import {
   iommuGroupClaimDmaOwner,
   iommuGroupReleaseDmaOwner,
 } from "./dma-owner.js";
-import { type IommuDomain, IommuIotlbGather, iommuIotlbSync } from "./domain.js";
+import {
+  type IommuAttachHandle,
+  type IommuDomain,
+  IommuIotlbGather,
+  iommuIotlbSync,
+} from "./domain.js";
 import { type GroupDevice, IOMMU_GROUPS_SYSFS, IommuGroup } from "./group.js";
 import { Ida } from "./ida.js";
 import {
@@ -53,6 +64,7 @@ import {
   IOMMU_DOMAIN_IDENTITY,
   IOMMU_DOMAIN_UNMANAGED,
   IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_NO_PASID,
   IOMMU_RESV_DIRECT,
   IOMMU_RESV_DIRECT_RELAXABLE,
   IOMMU_RESV_TYPE_NAMES,
@@ -1151,6 +1163,90 @@ export class IommuCore {
     this.iommuGroupSetCoreDomain(group);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Attach handles (IOMMUFD_INTERNAL): the RID's entry of the pasid array
+  //
+  // The C code reserves the RID slot (xa_insert()/xa_reserve() of XA_ZERO_ENTRY) before it
+  // attaches and stores the handle after; the reservation is never visible outside the group
+  // mutex, and index 0 of an otherwise empty xarray lives in its head, so it cannot fail for
+  // memory. What remains observable is modelled: EBUSY for an occupied slot, and a failed
+  // replace leaving the previous handle in place.
+
+  /**
+   * iommu.c: iommu_attach_handle_get() — the handle at `pasid`; ENOENT when there is none,
+   * EBUSY when `type` (0: any) is not its domain's type.
+   */
+  iommuAttachHandleGet(group: IommuGroup, pasid: number, type: number): IommuAttachHandle {
+    const fn = "iommu_attach_handle_get";
+    const handle = group.pasidArray.get(pasid);
+    if (!handle) throw new SysError("ENOENT", fn, `group ${group.id} has no handle at ${pasid}`);
+    if (type && handle.domain?.type !== type) {
+      throw new SysError("EBUSY", fn, `group ${group.id}: handle of another domain type`);
+    }
+    return handle;
+  }
+
+  /**
+   * iommu.c: iommu_attach_group_handle() — iommu_attach_group() that also records `handle` for
+   * the RID: EINVAL without a handle, EBUSY while the RID has one (xa_insert()), then
+   * __iommu_attach_group()'s errors (EBUSY over a user domain, EINVAL for another driver's
+   * domain, the driver's attach errors) with the slot left empty.
+   */
+  iommuAttachGroupHandle(
+    domain: IommuDomain,
+    group: IommuGroup,
+    handle: IommuAttachHandle | null,
+  ): void {
+    if (!handle) throw new SysError("EINVAL", "iommu_attach_group_handle", "no handle");
+    // iommu_make_pasid_array_entry() points the handle at the domain before anything can fail.
+    handle.domain = domain;
+    if (group.pasidArray.has(IOMMU_NO_PASID)) {
+      throw new SysError("EBUSY", "xa_insert", `group ${group.id}: RID already has a handle`);
+    }
+    this.iommuAttachGroupLocked(domain, group);
+    group.pasidArray.set(IOMMU_NO_PASID, handle);
+  }
+
+  /**
+   * iommu.c: iommu_detach_group_handle() — back to the core domain (blocking while owned,
+   * default otherwise), then the RID's handle is dropped. `domain` is not looked at.
+   */
+  iommuDetachGroupHandle(_domain: IommuDomain, group: IommuGroup): void {
+    this.iommuGroupSetCoreDomain(group);
+    group.pasidArray.delete(IOMMU_NO_PASID);
+  }
+
+  /**
+   * iommu.c: iommu_replace_group_handle() — switches the whole group to `newDomain` without a
+   * stop at the blocking domain, and makes `handle` the RID's handle: EINVAL without a domain
+   * or a handle, then __iommu_group_set_domain()'s errors, after which every member is back on
+   * the old domain and the old handle stays. Unlike the attach it neither refuses a group on a
+   * user domain (that is the point) nor checks the domain's driver, and it does not look at
+   * ownership: the caller (iommufd) has claimed the group.
+   */
+  iommuReplaceGroupHandle(
+    group: IommuGroup,
+    newDomain: IommuDomain | null,
+    handle: IommuAttachHandle | null,
+  ): void {
+    if (!newDomain || !handle) {
+      throw new SysError("EINVAL", "iommu_replace_group_handle", "no domain or no handle");
+    }
+    handle.domain = newDomain;
+    this.iommuGroupSetDomain(group, newDomain);
+    group.pasidArray.set(IOMMU_NO_PASID, handle);
+  }
+
+  /**
+   * iommu.c: iommu_group_has_isolated_msi() — true only when every member has isolated MSIs
+   * (a mismatch within a group is a bug, so all of them are asked).
+   */
+  iommuGroupHasIsolatedMsi(group: IommuGroup): boolean {
+    let ret = true;
+    for (const gdev of group.devices) ret = msiDeviceHasIsolatedMsi(gdev.dev) && ret;
+    return ret;
+  }
+
   /** iommu.c: iommu_get_domain_for_dev() */
   iommuGetDomainForDev(dev: IommuClient): IommuDomain | null {
     return this.devGroup.get(dev)?.domain ?? null;
@@ -1424,6 +1520,43 @@ export class IommuCore {
   ofDmaConfigure(dev: IommuClient, np: DtNode | null, forceDma: boolean): void {
     ofDmaConfigureId(this, dev, np, forceDma);
   }
+}
+
+/** include/linux/irqdomain.h: IRQ_DOMAIN_FLAG_ISOLATED_MSI */
+const IRQ_DOMAIN_FLAG_ISOLATED_MSI = 1 << 5;
+
+/**
+ * include/linux/msi.h: arch_is_isolated_msi() — only PowerPC pSeries overrides the generic
+ * `false`; arm64 relies on an isolating MSI controller (the GICv3 ITS) instead.
+ */
+const ARCH_IS_ISOLATED_MSI = false;
+
+/** The part of an MSI `struct irq_domain` msi_device_has_isolated_msi() reads. */
+interface MsiIrqDomain {
+  readonly flags: number;
+  readonly parent: MsiIrqDomain | null;
+}
+
+/**
+ * include/linux/device.h: dev_get_msi_domain() — `dev->msi.domain`. of_msi_configure() sets it
+ * for a platform device (never an AMBA one) from its node's `msi-parent`, to the platform-MSI
+ * domain the MSI controller's driver registered. No node of our boards has `msi-parent`, and
+ * the model registers no MSI domain (no GICv3 ITS driver: irqdomain.ts), so no device has one.
+ */
+function devGetMsiDomain(_dev: IommuClient): MsiIrqDomain | null {
+  return null;
+}
+
+/**
+ * kernel/irq/msi.c: msi_device_has_isolated_msi() — an MSI domain on the device's path that
+ * checks which interrupts a device may raise, or else the architecture's word (false on arm64).
+ * So every device here is "not isolated", and iommufd/VFIO need allow_unsafe_interrupts.
+ */
+export function msiDeviceHasIsolatedMsi(dev: IommuClient): boolean {
+  for (let d = devGetMsiDomain(dev); d; d = d.parent) {
+    if (d.flags & IRQ_DOMAIN_FLAG_ISOLATED_MSI) return true;
+  }
+  return ARCH_IS_ISOLATED_MSI;
 }
 
 /** iommu.c: iommu_insert_resv_region() */

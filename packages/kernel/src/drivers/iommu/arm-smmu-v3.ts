@@ -16,11 +16,15 @@
  * drains the queue and logs each record as 7.3 does.
  *
  * This file holds the driver (`arm_smmu_ops`, probe, domains and attach); one SMMU instance is
- * arm-smmu-v3-device.ts, the constants arm-smmu-v3-defs.ts, entries/queues/events beside them.
+ * arm-smmu-v3-device.ts, the constants arm-smmu-v3-defs.ts, entries/queues/events beside them,
+ * and what iommufd asks of the driver (hw_info, vIOMMU sizing) arm-smmu-v3-iommufd.ts.
  *
  * Caveat: no PCI (ATS, PRI, PASIDs/SSIDs, pci_device_group()), no stalls/IOPF, no MSIs, no
  * 2-level tables (the SMMU model has neither), no stage-2 or nested domains, no SVA, no vSMMU /
- * iommufd HW queues, no ACPI/IORT, no implementation quirks (Tegra CMDQV, errata).
+ * iommufd HW queues, no dirty tracking (`dirty_ops`: unreachable through iommufd, as the SMMU
+ * model has no HTTU), no ACPI/IORT, no implementation quirks (Tegra CMDQV, errata). The
+ * reserved regions leave out of_iommu_get_resv_regions() (`memory-region` nodes with
+ * `iommu-addresses`), which no node of our boards has.
  */
 
 import { type DtNode, encodeCommand, propU32, type SystemBus } from "@vfio-lab/hw-soc";
@@ -35,6 +39,7 @@ import {
   IOMMU_CAP_DIRTY_TRACKING,
   IOMMU_CAP_ENFORCE_CACHE_COHERENCY,
   IOMMU_CAP_NOEXEC,
+  IOMMU_CAP_PCI_ATS_SUPPORTED,
   IOMMU_DOMAIN_BLOCKED,
   IOMMU_DOMAIN_IDENTITY,
   IOMMU_DOMAIN_UNMANAGED,
@@ -51,6 +56,7 @@ import {
   type IommuDomainOps,
   type IommuOps,
   type IommuResvRegion,
+  type IommuUserData,
   type OfPhandleArgs,
 } from "../../iommu/iommu-defs.js";
 import { ofDmaIsCoherent } from "../../iommu/of-dma.js";
@@ -74,6 +80,12 @@ import {
   armSmmuMakeS1Cd,
   STRTAB_STE_1_S1DSS_SSID0,
 } from "./arm-smmu-v3-entry.js";
+import {
+  armSmmuGetViommuSize,
+  armSmmuHwInfo,
+  armSmmuMasterCanwbs,
+  armVsmmuInit,
+} from "./arm-smmu-v3-iommufd.js";
 import { ArmLpaeS1Pgtable, IO_PGTABLE_QUIRK_ARM_HD } from "./io-pgtable-arm.js";
 import { Iomem } from "./ioremap.js";
 
@@ -87,12 +99,20 @@ export {
   MSI_IOVA_LENGTH,
 } from "./arm-smmu-v3-defs.js";
 export { ArmSmmuDevice, ArmSmmuDomain, ArmSmmuMaster } from "./arm-smmu-v3-device.js";
+export { iommu_hw_info_arm_smmuv3 } from "./arm-smmu-v3-iommufd.js";
 
 export interface ArmSmmuV3DriverOptions {
   readonly core: IommuCore;
   /** MMIO goes through the system bus (ioremap). */
   readonly bus: SystemBus;
   readonly irq: IommuIrqRequester;
+  /**
+   * CONFIG_ARM_SMMU_V3_IOMMUFD (default true): build arm-smmu-v3-iommufd.c, which gives
+   * `arm_smmu_ops` its hw_info, get_viommu_size and viommu_init. Without it those ops are NULL
+   * and IOMMU_GET_HW_INFO reports IOMMU_HW_INFO_TYPE_NONE — as on the oracle kernel, whose
+   * configuration leaves it off.
+   */
+  readonly CONFIG_ARM_SMMU_V3_IOMMUFD?: boolean;
 }
 
 /** What the platform-driver wrapper hands to probe. */
@@ -167,6 +187,15 @@ export class ArmSmmuV3Driver {
       free: (d) => this.domainFreePaging(d as ArmSmmuDomain),
     };
     const core = this.core;
+    const iommufdOps: Pick<IommuOps, "hwInfo" | "getViommuSize" | "viommuInit"> =
+      (opts.CONFIG_ARM_SMMU_V3_IOMMUFD ?? true)
+        ? {
+            hwInfo: (dev, type) => armSmmuHwInfo(this.master(dev), type),
+            getViommuSize: (dev, type) => armSmmuGetViommuSize(this.master(dev), type),
+            viommuInit: (viommu, parent, userData) =>
+              armVsmmuInit(this.devices, viommu, parent, userData),
+          }
+        : {};
     this.ops = {
       name: this.name,
       identityDomain: this.identityDomain,
@@ -174,13 +203,17 @@ export class ArmSmmuV3Driver {
       releaseDomain: this.blockedDomain,
       defaultDomainOps: this.domainOps,
       capable: (dev, cap) => this.capable(dev, cap),
-      domainAllocPagingFlags: (dev, flags) => this.domainAllocPagingFlags(dev, flags),
+      ...iommufdOps,
+      domainAllocPagingFlags: (dev, flags, userData) =>
+        this.domainAllocPagingFlags(dev, flags, userData ?? null),
       probeDevice: (dev) => this.probeDevice(dev),
       releaseDevice: (dev) => this.releaseDevice(dev),
       deviceGroup: (dev): IommuGroup => core.genericDeviceGroup(dev),
       ofXlate: (dev, args) => this.ofXlate(dev, args),
       getResvRegions: (dev) => this.getResvRegions(dev),
       defDomainType: () => 0,
+      // The vSMMU owns the CD table, hence the PASIDs, of a nested master.
+      userPasidTable: true,
     };
   }
 
@@ -347,21 +380,29 @@ export class ArmSmmuV3Driver {
         // A coherent TCU is taken to imply coherent TBUs.
         return (master.smmu.features & ARM_SMMU_FEAT.COHERENCY) !== 0;
       case IOMMU_CAP_ENFORCE_CACHE_COHERENCY:
-        // arm_smmu_master_canwbs(): only PCI root complexes can say so.
-        return false;
+        // Only PCI root complexes can promise it.
+        return armSmmuMasterCanwbs(master);
       case IOMMU_CAP_NOEXEC:
       case IOMMU_CAP_DEFERRED_FLUSH:
         return true;
       case IOMMU_CAP_DIRTY_TRACKING: {
+        // arm_smmu_dbm_capable(): hardware dirty-bit updates (IDR0.HTTU) on a coherent SMMU.
         const need = ARM_SMMU_FEAT.HD | ARM_SMMU_FEAT.COHERENCY;
         return (master.smmu.features & need) === need;
       }
+      case IOMMU_CAP_PCI_ATS_SUPPORTED:
+        // arm_smmu_ats_supported(): needs FEAT_ATS, a root complex with ATS and a PCI device.
+        return false;
       default:
         return false;
     }
   }
 
-  /** arm-smmu-v3.c: arm_smmu_get_resv_regions() — the software MSI window. */
+  /**
+   * arm-smmu-v3.c: arm_smmu_get_resv_regions() — the software MSI window, then
+   * iommu_dma_get_resv_regions(): IORT's for an ACPI device (none here) and, for a DT node,
+   * of_iommu_get_resv_regions()'s `memory-region`s with `iommu-addresses` (none on our boards).
+   */
   private getResvRegions(_dev: IommuClient): IommuResvRegion[] {
     return [
       {
@@ -383,16 +424,22 @@ export class ArmSmmuV3Driver {
 
   /**
    * arm-smmu-v3.c: arm_smmu_domain_alloc_paging_flags() + arm_smmu_domain_finalise(): a stage-1
-   * domain with an io-pgtable-arm table and an ASID. EOPNOTSUPP for flags it cannot honour,
-   * ENOMEM without memory, EBUSY when the ASIDs run out.
+   * domain with an io-pgtable-arm table and an ASID. EOPNOTSUPP for flags it cannot honour or
+   * any driver data, ENOMEM without memory, EBUSY when the ASIDs run out. DIRTY_TRACKING is
+   * not checked against the hardware here (iommufd asks IOMMU_CAP_DIRTY_TRACKING first).
    */
-  private domainAllocPagingFlags(dev: IommuClient, flags: number): ArmSmmuDomain {
+  private domainAllocPagingFlags(
+    dev: IommuClient,
+    flags: number,
+    userData: IommuUserData | null,
+  ): ArmSmmuDomain {
     const fn = "arm_smmu_domain_alloc_paging_flags";
     const smmu = this.master(dev).smmu;
     const PAGING_FLAGS =
       IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID | IOMMU_HWPT_ALLOC_NEST_PARENT;
     if (flags & ~PAGING_FLAGS)
       throw new SysError("EOPNOTSUPP", fn, `flags 0x${flags.toString(16)}`);
+    if (userData) throw new SysError("EOPNOTSUPP", fn, "paging domains take no driver data");
     switch (flags) {
       case 0:
         if (!(smmu.features & ARM_SMMU_FEAT.TRANS_S1)) {
@@ -400,7 +447,12 @@ export class ArmSmmuV3Driver {
         }
         break;
       case IOMMU_HWPT_ALLOC_NEST_PARENT:
-        throw new SysError("EOPNOTSUPP", fn, "no nesting");
+        // A nest parent is a stage-2 domain of an SMMU with both stages (IDR0.S1P and S2P);
+        // the SMMU model has no stage 2, so ARM_SMMU_FEAT_NESTING is never set.
+        if (!(smmu.features & ARM_SMMU_FEAT.NESTING)) {
+          throw new SysError("EOPNOTSUPP", fn, "SMMU cannot nest (no ARM_SMMU_FEAT_NESTING)");
+        }
+        throw new SysError("EOPNOTSUPP", fn, "stage-2 domains are not modelled");
       case IOMMU_HWPT_ALLOC_DIRTY_TRACKING:
       case IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID:
       case IOMMU_HWPT_ALLOC_PASID:
