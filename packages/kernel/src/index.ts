@@ -14,9 +14,12 @@ export {
   ArmSmmuMaster,
   type ArmSmmuProbeArgs,
   ArmSmmuV3Driver,
+  type ArmSmmuV3DriverOptions,
   type IommuIrqRequester,
   MSI_IOVA_BASE,
+  MSI_IOVA_LENGTH,
 } from "./drivers/iommu/arm-smmu-v3.js";
+export { iommu_hw_info_arm_smmuv3 } from "./drivers/iommu/arm-smmu-v3-iommufd.js";
 export { armSmmuV3PlatformDriver } from "./drivers/iommu/arm-smmu-v3-platform.js";
 export * from "./errno.js";
 export * from "./fdtable.js";
@@ -53,3 +56,4 @@ export * from "./trace/index.js";
 export * from "./uaccess.js";
 export * from "./uapi/ioctl.js";
 export * from "./uapi/struct.js";
+export * from "./uapi/vfio.js";

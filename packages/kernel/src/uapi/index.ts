@@ -5,3 +5,4 @@
 export * from "../errno.js";
 export * from "./ioctl.js";
 export * from "./struct.js";
+export * from "./vfio.js";
