@@ -2,6 +2,7 @@
 
 export * from "./anon-inode.js";
 export * from "./chrdev.js";
+export * from "./device-class.js";
 export * from "./devtmpfs.js";
 export * from "./fops.js";
 export * from "./inode.js";

@@ -39,6 +39,7 @@ import type { Task } from "../task.js";
 import { accessOk } from "../uaccess.js";
 import { AnonInodeFs, openFmode } from "./anon-inode.js";
 import { CharDevices } from "./chrdev.js";
+import { DeviceClass } from "./device-class.js";
 import { Devtmpfs } from "./devtmpfs.js";
 import {
   type File,
@@ -180,6 +181,8 @@ export class Vfs {
   readonly chrdev: CharDevices;
   readonly devtmpfs: Devtmpfs;
   readonly misc: MiscDevices;
+  /** /sys/class/misc (drivers/char/misc.c: misc_class). */
+  readonly miscClass: DeviceClass;
   readonly mem: MemDevices;
   readonly sysfs: SysfsFs;
   readonly procfs: Procfs;
@@ -212,7 +215,19 @@ export class Vfs {
       this.mount(this.rootfs.mkdir(this.root, name, mode, 0, 0), fsRoot);
     }
     // Boot-time registrations, in initcall order: misc (subsys), mem, then /proc files (fs).
-    this.misc = new MiscDevices(this.chrdev, this.modules, this.devtmpfs);
+    this.miscClass = new DeviceClass("misc", this.sysfs, this.devtmpfs);
+    this.miscClass.register();
+    const miscClass = this.miscClass;
+    this.misc = new MiscDevices(this.chrdev, this.modules, this.devtmpfs, {
+      deviceCreate: (devt, misc) =>
+        miscClass.deviceCreate({
+          name: misc.name,
+          devt,
+          ...(misc.nodename !== undefined ? { nodename: misc.nodename } : {}),
+          ...(misc.mode !== undefined ? { mode: misc.mode } : {}),
+        }),
+      deviceDestroy: (_devt, misc) => miscClass.deviceDestroy(misc.name),
+    });
     this.mem = new MemDevices(this.chrdev, this.devtmpfs);
     if (opts.kmsgFops) this.mem.setKmsgFops(opts.kmsgFops);
     this.procfs.createFile("misc", () => this.misc.procMiscShow());

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { boot } from "../../test/fixture.js";
+import { MISC_DYNAMIC_MINOR } from "./misc.js";
+
+/** What 7.3 shows for /dev/iommu and /dev/vfio/vfio (oracle-probes/misc-class.7.3.txt). */
+describe("misc class devices in sysfs", () => {
+  function registered() {
+    const { kernel, p } = boot();
+    kernel.vfs.misc.miscRegister({
+      minor: MISC_DYNAMIC_MINOR,
+      name: "iommu",
+      nodename: "iommu",
+      mode: 0o660,
+      fops: {},
+    });
+    kernel.vfs.misc.miscRegister({
+      minor: 196,
+      name: "vfio",
+      nodename: "vfio/vfio",
+      mode: 0o666,
+      fops: {},
+    });
+    return { kernel, p };
+  }
+
+  it("links /sys/class/misc/<name> to /sys/devices/virtual/misc/<name>", () => {
+    const { p } = registered();
+    expect(p.readlink("/sys/class/misc/iommu")).toBe("../../devices/virtual/misc/iommu");
+    const entries = p.readdir("/sys/class/misc/iommu/").filter((n) => !n.startsWith("."));
+    expect(entries.sort()).toEqual(["dev", "subsystem", "uevent"]);
+    expect(p.readlink("/sys/class/misc/iommu/subsystem")).toBe("../../../../class/misc");
+    const virt = p.readdir("/sys/devices/virtual/misc").filter((n) => !n.startsWith("."));
+    expect(virt.sort()).toEqual(["iommu", "vfio"]);
+  });
+
+  it("reports dev and a uevent with DEVNAME from the node name and DEVMODE", () => {
+    const { p } = registered();
+    expect(p.readFile("/sys/class/misc/iommu/dev")).toBe("10:256\n");
+    expect(p.readFile("/sys/class/misc/iommu/uevent")).toBe(
+      "MAJOR=10\nMINOR=256\nDEVNAME=iommu\nDEVMODE=0660\n",
+    );
+    expect(p.readFile("/sys/class/misc/vfio/uevent")).toBe(
+      "MAJOR=10\nMINOR=196\nDEVNAME=vfio/vfio\nDEVMODE=0666\n",
+    );
+    expect(p.stat("/dev/vfio/vfio").mode & 0o7777).toBe(0o666);
+  });
+
+  it("removes everything again on deregistration", () => {
+    const { kernel, p } = registered();
+    const misc = kernel.vfs.misc;
+    const dev = { minor: MISC_DYNAMIC_MINOR, name: "tmpdev", fops: {} };
+    misc.miscRegister(dev);
+    misc.miscDeregister(dev);
+    expect(() => p.readlink("/sys/class/misc/tmpdev")).toThrowErrno("ENOENT");
+    expect(() => p.stat("/sys/devices/virtual/misc/tmpdev")).toThrowErrno("ENOENT");
+    expect(() => p.stat("/dev/tmpdev")).toThrowErrno("ENOENT");
+  });
+});
