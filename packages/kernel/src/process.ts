@@ -23,6 +23,7 @@ import { FD_CLOEXEC, FdTable } from "./fdtable.js";
 import { eventfd2 } from "./fs/eventfd.js";
 import {
   type File,
+  FMODE_WRITE,
   O_ACCMODE,
   O_APPEND,
   O_CLOEXEC,
@@ -33,6 +34,8 @@ import {
   O_RDONLY,
   O_RDWR,
   O_WRONLY,
+  S_IFMT,
+  S_IFREG,
 } from "./fs/file.js";
 import { MEMFD_FOPS, memfdObjectOf } from "./fs/memfd-file.js";
 import { doSysPoll, type PollFd, type PollRevents } from "./fs/poll.js";
@@ -360,6 +363,35 @@ export class Process implements Task, CapTask {
           installFd: (file, oflags) =>
             this.installOrRelease(file, oflags & O_CLOEXEC ? FD_CLOEXEC : 0, "do_eventfd"),
         }),
+    );
+  }
+
+  /**
+   * ftruncate(2) (fs/open.c: ksys_ftruncate(), do_ftruncate()): EINVAL for a negative length,
+   * EBADF, EINVAL unless a regular file open for writing; memfds go through shmem_setattr()
+   * with its seal checks (EPERM).
+   */
+  ftruncate(fd: number, length: number): void {
+    this.syscall(
+      "ftruncate",
+      () => ({ fd, length }),
+      () => {
+        if (!Number.isSafeInteger(length) || length < 0) {
+          throw new SysError("EINVAL", "ksys_ftruncate", `length ${length}`);
+        }
+        const file = this.fds.get(fd, "ksys_ftruncate");
+        const obj = memfdObjectOf(file);
+        const dentry = obj ? undefined : this.kernel.vfs.dentryOf(file);
+        const regular =
+          obj !== undefined || (dentry !== undefined && (dentry.inode.mode & S_IFMT) === S_IFREG);
+        if (!regular || !(file.mode & FMODE_WRITE)) {
+          throw new SysError("EINVAL", "do_ftruncate", "not a regular file open for writing");
+        }
+        if (obj) obj.setSize(length);
+        else if (dentry?.inode.iop.truncate) dentry.inode.iop.truncate(dentry.inode, length);
+        else throw new SysError("EINVAL", "do_truncate", "the filesystem cannot change sizes");
+        return 0;
+      },
     );
   }
 

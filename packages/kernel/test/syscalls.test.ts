@@ -400,3 +400,21 @@ describe("capabilities", () => {
     expect(() => p.capset({ effective: ["CAP_SYS_RAWIO"] })).toThrowErrno("EPERM");
   });
 });
+
+describe("ftruncate", () => {
+  it("sizes a memfd, refuses what do_ftruncate refuses, and honours seals", async () => {
+    const { F_ADD_SEALS } = await import("../src/process.js");
+    const { F_SEAL_GROW, MFD_ALLOW_SEALING } = await import("../src/mm/mman.js");
+    const { p } = boot();
+    const mfd = p.memfdCreate("buf", MFD_ALLOW_SEALING);
+    p.ftruncate(mfd, 3 * 4096);
+    expect(p.lseek(mfd, 0, 2)).toBe(3 * 4096);
+    expect(() => p.ftruncate(mfd, -1)).toThrowErrno("EINVAL");
+    expect(() => p.ftruncate(99, 0)).toThrowErrno("EBADF");
+    const nul = p.open("/dev/null", O_RDWR);
+    expect(() => p.ftruncate(nul, 0)).toThrowErrno("EINVAL");
+    p.fcntl(mfd, F_ADD_SEALS, F_SEAL_GROW);
+    expect(() => p.ftruncate(mfd, 4 * 4096)).toThrowErrno("EPERM");
+    p.ftruncate(mfd, 4096);
+  });
+});
