@@ -1,0 +1,5 @@
+/**
+ * `@vfio-lab/iommufd/testing`: helpers for tests written against the model — the fail-nth
+ * sweep (vitest is an optional peer dependency of this subpath only).
+ */
+export * from "./fail-nth.js";
