@@ -235,6 +235,10 @@ function pathStr(path: PathRef): string {
   return typeof path === "string" ? path : path();
 }
 
+function memberPath(path: PathRef, member: string | undefined): string {
+  return member === undefined ? pathStr(path) : `${pathStr(path)}.${member}`;
+}
+
 /**
  * Little-endian access to a byte array with DataView's method names. A DataView is costly to
  * create and every ioctl encodes and decodes structs, so this plain wrapper stands in for it.
@@ -284,6 +288,13 @@ class LeView {
     b[at + 3] = (v >>> 24) & 0xff;
   }
   setBigUint64(at: number, v: bigint, le: true): void {
+    // Most u64s (lengths, addresses) fit a double exactly: split them without bigint arithmetic.
+    if (v <= 0x1f_ffff_ffff_ffffn) {
+      const n = Number(v);
+      this.setUint32(at, n >>> 0, le);
+      this.setUint32(at + 4, Math.floor(n / 0x1_0000_0000), le);
+      return;
+    }
     this.setUint32(at, Number(v & 0xffff_ffffn), le);
     this.setUint32(at + 4, Number((v >> 32n) & 0xffff_ffffn), le);
   }
@@ -314,16 +325,23 @@ function readScalar(view: LeView, at: number, type: ScalarType): number | bigint
   }
 }
 
-function writeScalar(view: LeView, at: number, type: ScalarType, value: unknown, path: PathRef) {
+function writeScalar(
+  view: LeView,
+  at: number,
+  type: ScalarType,
+  value: unknown,
+  path: PathRef,
+  member?: string,
+) {
   if (typeof value === "bigint" && type.size !== 8) {
-    throw new TypeError(`${pathStr(path)}: a ${type.name} takes a number, not a bigint`);
+    throw new TypeError(`${memberPath(path, member)}: a ${type.name} takes a number, not a bigint`);
   }
   if (typeof value !== "bigint" && !(typeof value === "number" && Number.isSafeInteger(value))) {
-    throw new TypeError(`${pathStr(path)}: ${String(value)} is not an integer`);
+    throw new TypeError(`${memberPath(path, member)}: ${String(value)} is not an integer`);
   }
   const [min, max] = SCALAR_RANGE[type.name];
   if (value < min || value > max) {
-    throw new RangeError(`${pathStr(path)}: ${value} does not fit ${type.name}`);
+    throw new RangeError(`${memberPath(path, member)}: ${value} does not fit ${type.name}`);
   }
   // In range, so the unsigned setters store the two's-complement bytes of signed values too.
   switch (type.size) {
@@ -337,7 +355,11 @@ function writeScalar(view: LeView, at: number, type: ScalarType, value: unknown,
       view.setUint32(at, (value as number) >>> 0, true);
       return;
     case 8:
-      view.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true);
+      view.setBigUint64(
+        at,
+        typeof value === "bigint" && value >= 0n ? value : BigInt.asUintN(64, BigInt(value)),
+        true,
+      );
       return;
   }
 }
@@ -589,28 +611,43 @@ export class StructLayout<const F extends readonly FieldDecl[] = readonly FieldD
       throw new TypeError(`${pathStr(path)}: expected a struct ${this.name} value`);
     }
     const record = value as Record<string, unknown>;
-    for (const key in record) {
-      if (!Object.hasOwn(record, key)) continue;
-      const info = this.byName.get(key);
-      if (!info || info.type.kind === "pad") {
-        throw new TypeError(`${pathStr(path)}: struct ${this.name} has no member ${key}`);
-      }
-      const fieldValue = record[key];
+    // Every ioctl encodes structs on its hot path: walk the declared members (no per-field
+    // allocation), then make sure the value names nothing else.
+    let written = 0;
+    for (const info of this.fields) {
+      const fieldValue = record[info.name];
       if (fieldValue === undefined) continue;
-      const { type, offset } = info;
-      const fieldPath = () => `${pathStr(path)}.${key}`;
-      if (type.kind === "flex") {
+      written++;
+      const type = info.type;
+      if (type.kind === "scalar") {
+        writeScalar(view, at + info.offset, type, fieldValue, path, info.name);
+      } else if (type.kind === "flex") {
         writeElements(
           view,
-          at + offset,
+          at + info.offset,
           type.element,
           Number.MAX_SAFE_INTEGER,
           fieldValue,
-          fieldPath,
+          () => `${pathStr(path)}.${info.name}`,
         );
+      } else if (type.kind === "pad") {
+        throw new TypeError(`${pathStr(path)}: struct ${this.name} has no member ${info.name}`);
       } else {
-        writeType(view, at + offset, type as ElementType, fieldValue, fieldPath);
+        writeType(view, at + info.offset, type, fieldValue, () => `${pathStr(path)}.${info.name}`);
       }
+    }
+    let named = 0;
+    for (const key in record) {
+      if (!Object.hasOwn(record, key)) continue;
+      if (record[key] !== undefined) named++;
+      if (!this.byName.has(key)) {
+        throw new TypeError(`${pathStr(path)}: struct ${this.name} has no member ${key}`);
+      }
+    }
+    if (named !== written) {
+      throw new TypeError(
+        `${pathStr(path)}: struct ${this.name} value has members it does not declare`,
+      );
     }
   }
 }
