@@ -53,7 +53,7 @@ import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "./uapi.js";
 /** ULONG_MAX on a 64-bit kernel. */
 export const ULONG_MAX = (1n << 64n) - 1n;
 const PAGE_SIZE_B = BigInt(PAGE_SIZE);
-/** HPAGE_SIZE of arm64 with 4 KiB pages (PMD_SIZE); CONFIG_TRANSPARENT_HUGEPAGE=y. */
+/** HPAGE_SIZE of arm64 with 4 KiB pages (PMD_SIZE). */
 const HPAGE_SIZE_B = 2n * 1024n * 1024n;
 /** xa_limit_16b: access ids 0..65535. */
 const XA_LIMIT_16B = 0xffff;
@@ -243,7 +243,13 @@ export class IoPagetable {
       const low = addr & -addr;
       if (low < align) align = low;
     }
-    if (align >= HPAGE_SIZE_B) align = HPAGE_SIZE_B;
+    // The cap is HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE, else PAGE_SIZE (the oracle kernel
+    // has no THP and picks IOVA 0x1000 for a 64 KiB map of a 256 MiB-aligned buffer:
+    // oracle-probes/iommufd-ioas.7.3.txt).
+    const maxAlignment = this.kernel.config.CONFIG_TRANSPARENT_HUGEPAGE
+      ? HPAGE_SIZE_B
+      : PAGE_SIZE_B;
+    if (align >= maxAlignment) align = maxAlignment;
     if (align < this.iovaAlignment) {
       throw new SysError("EINVAL", fn, `alignment 0x${align.toString(16)} below the IOAS's`);
     }

@@ -11,6 +11,7 @@ describe("Kconfig resolution", () => {
       CONFIG_IOMMUFD_VFIO_CONTAINER: false,
       CONFIG_IOMMUFD_NOIOMMU: true,
       CONFIG_ARM_SMMU_V3_IOMMUFD: true,
+      CONFIG_TRANSPARENT_HUGEPAGE: true,
     });
   });
 

@@ -31,6 +31,13 @@ export interface KernelConfigInput {
    * makes IOMMU_GET_HW_INFO report IOMMU_HW_INFO_TYPE_NONE).
    */
   readonly CONFIG_ARM_SMMU_V3_IOMMUFD?: boolean;
+  /**
+   * Transparent huge pages. Debian's kernels build them, so the default is y; the oracle's
+   * minimal kernel has them off. The model's mm never makes a huge page either way: the option
+   * only changes what code outside mm derives from it — iommufd's automatic IOVA choice aligns
+   * up to HPAGE_SIZE (2 MiB) with it and up to PAGE_SIZE without.
+   */
+  readonly CONFIG_TRANSPARENT_HUGEPAGE?: boolean;
 }
 
 /** The resolved configuration. */
@@ -76,5 +83,6 @@ export function resolveKernelConfig(input: KernelConfigInput = {}): KernelConfig
     CONFIG_IOMMUFD_VFIO_CONTAINER: iommufdContainer,
     CONFIG_IOMMUFD_NOIOMMU: noiommu && cdev,
     CONFIG_ARM_SMMU_V3_IOMMUFD: input.CONFIG_ARM_SMMU_V3_IOMMUFD ?? true,
+    CONFIG_TRANSPARENT_HUGEPAGE: input.CONFIG_TRANSPARENT_HUGEPAGE ?? true,
   };
 }
