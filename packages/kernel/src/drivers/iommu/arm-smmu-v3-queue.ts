@@ -144,13 +144,19 @@ export class ArmSmmuQueue {
   }
 }
 
-/** arm-smmu-v3.h: arm_smmu_make_cmd_sync() with CS = SEV and no MSI. */
+let cmdSync: Uint8Array | null = null;
+
+/**
+ * arm-smmu-v3.h: arm_smmu_make_cmd_sync() with CS = SEV and no MSI. The command never changes,
+ * so it is encoded once; callers only copy it into the queue.
+ */
 export function makeCmdSync(): Uint8Array {
-  return encodeCommand("CMD_SYNC", {
+  cmdSync ??= encodeCommand("CMD_SYNC", {
     CS: CMD_SYNC_CS_SEV,
     MSH: ARM_SMMU_SH_ISH,
     MSIAttr: ARM_SMMU_MEMATTR_OIWB,
   });
+  return cmdSync;
 }
 
 /** `struct arm_smmu_cmdq`: the command queue and how commands are issued. */
