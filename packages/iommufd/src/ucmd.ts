@@ -26,10 +26,12 @@ export interface Ucmd<L extends StructLayout = StructLayout> {
 /** iommufd_private.h: iommufd_ucmd_respond() — copies min(user size, `len`) bytes of `cmd` back. */
 export function ucmdRespond(ucmd: Ucmd, len: number = ucmd.layout.size): void {
   const bytes = ucmd.layout.encode(ucmd.cmd as never);
+  const n = Math.min(ucmd.userSize, len);
+  // A view is only needed when less than the whole struct goes back (subarray() is not free).
   copyToUser(
     ucmd.current.mm,
     ucmd.ubuffer,
-    bytes.subarray(0, Math.min(ucmd.userSize, len)),
+    n === bytes.length ? bytes : bytes.subarray(0, n),
     "iommufd_ucmd_respond",
   );
 }
