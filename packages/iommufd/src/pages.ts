@@ -15,8 +15,9 @@
  * - dma-buf sources (IOPT_ADDRESS_DMABUF) are not modelled: the board has no dma-buf exporter,
  *   so MAP_FILE always takes the fget() path.
  * - Folios are single pages in the model (no THP, no hugetlbfs), so folio_add_pins() never runs.
- * - `TEMP_MEMORY_LIMIT` is fixed at 64 KiB as in a non-test kernel; kmalloc's retry at PAGE_SIZE
- *   is kept, as it changes how many pages one pin call takes.
+ * - `TEMP_MEMORY_LIMIT` is 64 KiB as in a non-test kernel unless a test lowers it
+ *   (`setTempMemoryLimit`, CONFIG_IOMMUFD_TEST's knob); kmalloc's retry at PAGE_SIZE is kept, as
+ *   it changes how many pages one pin call takes.
  * - "mm is gone" (mmget_not_zero() failing) is read from the source task having exited.
  * - IOVAs handed to the IOMMU core are JS numbers: exact below 2^53, which every domain aperture
  *   of the board is.
@@ -52,6 +53,24 @@ import {
 
 /** pages.c: TEMP_MEMORY_LIMIT — the most one temporary PFN array may take. */
 export const TEMP_MEMORY_LIMIT = 65536;
+
+/**
+ * The limit in force: TEMP_MEMORY_LIMIT, or what a test set (CONFIG_IOMMUFD_TEST's global
+ * `iommufd_test_memory_limit`, like it shared by every kernel in the process).
+ */
+let tempMemoryLimit = TEMP_MEMORY_LIMIT;
+
+/**
+ * selftest.c: IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT — smaller temporary arrays, so that pinning
+ * runs in many small batches (the selftests' `mock_domain_limit` variant). EINVAL below one
+ * batch element (12 bytes). Tests restore it with `setTempMemoryLimit(TEMP_MEMORY_LIMIT)`.
+ */
+export function setTempMemoryLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < BATCH_ELM_SIZE) {
+    throw new SysError("EINVAL", "iommufd_test", `memory limit ${limit}`);
+  }
+  tempMemoryLimit = limit;
+}
 /** pages.c: BATCH_BACKUP_SIZE u64s of stack for destroy paths that cannot fail. */
 const BATCH_BACKUP_BYTES = 32 * 8;
 /** `type_max(u32)`: the longest run one batch entry can hold. */
@@ -499,7 +518,7 @@ function tempKmalloc(pages: IoptPages, size: number, backupLen: number): number 
   if (warnOn(size === 0, "temp_kmalloc size 0")) return 0;
   if (size < backupLen) return size;
   if (backupLen === 0 && pages.shouldFail("temp_kmalloc")) return 0;
-  size = Math.min(size, TEMP_MEMORY_LIMIT);
+  size = Math.min(size, tempMemoryLimit);
   if (!pages.shouldFail("kmalloc")) return size;
   if (backupLen !== 0) {
     if (!pages.shouldFail("kmalloc")) return PAGE_SIZE;
