@@ -24,9 +24,6 @@
  * Caveat:
  * - `struct iopf_group` is reduced to what this file reads of it (`IopfGroup`); nothing in the
  *   model produces one, so delivery, responses and auto-responses are modelled but never run.
- * - get_unused_fd_flags()/fd_install() are one operation in the model (`Task.fdInstall`): the
- *   descriptor is predicted (the lowest free one) before the response is written and installed
- *   after, which yields the same number and the same failure points.
  */
 
 import {
@@ -409,19 +406,6 @@ function iommufdVeventqFops(): FileOperations {
 }
 
 /**
- * fs/file.c: get_unused_fd_flags() — the descriptor fd_install() will use: the lowest free one
- * below RLIMIT_NOFILE (EMFILE otherwise).
- */
-function getUnusedFdFlags(ictx: IommufdCtx, current: Task): number {
-  let fd = 0;
-  for (let file = current.fget(fd); file; file = current.fget(++fd)) ictx.kernel.vfs.fput(file);
-  if (fd >= current.rlimit("RLIMIT_NOFILE")) {
-    throw new SysError("EMFILE", "get_unused_fd_flags", "no free descriptor");
-  }
-  return fd;
-}
-
-/**
  * eventq.c: iommufd_eventq_init() — the anonymous file, holding the object and the context;
  * returns the descriptor it will be installed at.
  */
@@ -436,13 +420,7 @@ function iommufdEventqInit(
   ictx.get();
   eventq.filep = filep;
   eventq.users++;
-  return getUnusedFdFlags(ictx, current);
-}
-
-/** fs/file.c: fd_install() at the descriptor get_unused_fd_flags() chose. */
-function fdInstall(current: Task, fdno: number, file: File): void {
-  const fd = current.fdInstall(file, O_CLOEXEC);
-  if (fd !== fdno) throw new Error(`iommufd: fd ${fd} installed where ${fdno} was reserved`);
+  return current.getUnusedFdFlags(O_CLOEXEC);
 }
 
 /**
@@ -457,8 +435,13 @@ export function iommufdFaultAlloc(ucmd: Ucmd): void {
   const fdno = iommufdEventqInit(fault, "[iommufd-pgfault]", ucmd.current, iommufdFaultFops());
   cmd.out_fault_id = fault.id;
   cmd.out_fault_fd = fdno;
-  ucmdRespond(ucmd);
-  fdInstall(ucmd.current, fdno, fault.filep!);
+  try {
+    ucmdRespond(ucmd);
+  } catch (e) {
+    ucmd.current.putUnusedFd(fdno);
+    throw e;
+  }
+  ucmd.current.fdInstallReserved(fdno, fault.filep!);
 }
 
 /**
@@ -495,9 +478,14 @@ export function iommufdVeventqAlloc(ucmd: Ucmd): void {
       );
       cmd.out_veventq_id = veventq.id;
       cmd.out_veventq_fd = fdno;
-      ucmdRespond(ucmd);
+      try {
+        ucmdRespond(ucmd);
+      } catch (e) {
+        ucmd.current.putUnusedFd(fdno);
+        throw e;
+      }
       ictx.objects.finalize(veventq);
-      fdInstall(ucmd.current, fdno, veventq.filep!);
+      ucmd.current.fdInstallReserved(fdno, veventq.filep!);
     } catch (e) {
       if (ictx.objects.peek(veventq.id) !== veventq) ictx.objects.abortAndDestroy(veventq);
       throw e;

@@ -156,6 +156,22 @@ export class Process implements Task, CapTask {
     );
   }
 
+  getUnusedFdFlags(flags: number): number {
+    return this.fds.reserve(
+      flags & O_CLOEXEC ? FD_CLOEXEC : 0,
+      this.rlimits.nofile,
+      "get_unused_fd_flags",
+    );
+  }
+
+  fdInstallReserved(fd: number, file: File): void {
+    this.fds.installReserved(fd, file);
+  }
+
+  putUnusedFd(fd: number): void {
+    this.fds.putUnused(fd);
+  }
+
   commitCreds(cred: Cred): void {
     this.credentials = cred;
   }

@@ -32,4 +32,10 @@ export interface Task {
    * caller still owns its reference.
    */
   fdInstall(file: File, flags: number): number;
+  /** fs/file.c: get_unused_fd_flags() — reserves the lowest free descriptor (EMFILE). */
+  getUnusedFdFlags(flags: number): number;
+  /** fs/file.c: fd_install() into a descriptor reserved by getUnusedFdFlags(). */
+  fdInstallReserved(fd: number, file: File): void;
+  /** fs/file.c: put_unused_fd() — gives a reserved descriptor back. */
+  putUnusedFd(fd: number): void;
 }

@@ -418,3 +418,19 @@ describe("ftruncate", () => {
     p.ftruncate(mfd, 4096);
   });
 });
+
+describe("reserved descriptors (get_unused_fd_flags / fd_install / put_unused_fd)", () => {
+  it("a reserved descriptor is skipped by allocation and EBADF until installed", () => {
+    const { kernel, p } = boot();
+    const reserved = p.getUnusedFdFlags(0);
+    expect(reserved).toBe(0);
+    expect(() => p.close(reserved)).toThrowErrno("EBADF");
+    expect(p.open("/dev/null", O_RDWR)).toBe(1);
+    const file = kernel.vfs.open("/dev/null", O_RDWR, p);
+    p.fdInstallReserved(reserved, file);
+    expect(p.fcntl(reserved, 1 /* F_GETFD */)).toBe(0);
+    const again = p.getUnusedFdFlags(0);
+    p.putUnusedFd(again);
+    expect(p.open("/dev/null", O_RDWR)).toBe(again);
+  });
+});

@@ -40,6 +40,18 @@ export class FakeTask implements Task {
   fdInstall(): number {
     throw new Error("this test task has no descriptor table");
   }
+
+  getUnusedFdFlags(): number {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  fdInstallReserved(): void {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  putUnusedFd(): void {
+    throw new Error("this test task has no descriptor table");
+  }
 }
 
 export interface EventsWorld {

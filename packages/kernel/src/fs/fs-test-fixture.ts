@@ -76,6 +76,18 @@ export class FsTask implements Task {
     throw new Error("this test task has no descriptor table");
   }
 
+  getUnusedFdFlags(): number {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  fdInstallReserved(): void {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  putUnusedFd(): void {
+    throw new Error("this test task has no descriptor table");
+  }
+
   /** Installs `file` at the lowest free descriptor. */
   install(file: File): number {
     let fd = 0;

@@ -52,6 +52,18 @@ export class KmsgTask implements Task {
   fdInstall(): number {
     throw new Error("this test task has no descriptor table");
   }
+
+  getUnusedFdFlags(): number {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  fdInstallReserved(): void {
+    throw new Error("this test task has no descriptor table");
+  }
+
+  putUnusedFd(): void {
+    throw new Error("this test task has no descriptor table");
+  }
 }
 
 export interface KmsgWorld {
