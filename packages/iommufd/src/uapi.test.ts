@@ -9,8 +9,8 @@ import {
   _IOC_SIZE,
   _IOC_TYPE,
   _IOC_WRITE,
-  StructLayout,
 } from "@vfio-lab/kernel";
+import { describeStructLayouts } from "@vfio-lab/kernel/testing";
 import { describe, expect, it } from "vitest";
 import * as uapi from "./uapi.js";
 
@@ -44,40 +44,9 @@ const KERNEL_INTERNAL: Record<string, number> = {
   IOMMUFD_ACCESS_RW_KTHREAD: 2,
 };
 
-function layoutOf(name: string): StructLayout {
-  const value = exported[name];
-  if (!(value instanceof StructLayout)) throw new Error(`uapi.ts does not export struct ${name}`);
-  return value;
-}
+describeStructLayouts("iommufd.h", exported, fixture, UNION_ALIASES);
 
-describe("iommufd.h struct layouts match the C compiler", () => {
-  const names = Object.keys(fixture.structs);
-
-  it.each(names)("struct %s: sizeof, alignment and every member", (name) => {
-    const c = fixture.structs[name]!;
-    const layout = layoutOf(name);
-    expect(layout.name).toBe(name);
-    expect(layout.size).toBe(c.size);
-    expect(layout.align).toBe(c.align);
-
-    const aliases = UNION_ALIASES[name] ?? {};
-    const cMembers = c.members.filter(([member]) => !(member in aliases));
-    const declared = layout.fields.filter((f) => f.type.kind !== "pad");
-    expect(declared.map((f) => [f.name, f.offset, f.size])).toEqual(cMembers);
-
-    for (const [alias, member] of Object.entries(aliases)) {
-      const cAlias = c.members.find(([m]) => m === alias)!;
-      expect([layout.offsetof(member), layout.field(member).size]).toEqual([cAlias[1], cAlias[2]]);
-    }
-  });
-
-  it("declares no struct the compiler was not asked about", () => {
-    const declared = Object.entries(exported)
-      .filter(([, value]) => value instanceof StructLayout)
-      .map(([name]) => name);
-    expect(declared.sort()).toEqual(names.slice().sort());
-  });
-
+describe("iommufd.h layout details", () => {
   it("puts iommu_hw_info's in/out data type union at offset 24", () => {
     expect(uapi.iommu_hw_info.offsetof("out_data_type")).toBe(24);
     expect(uapi.iommu_hw_info.offsetof("out_max_pasid_log2")).toBe(28);
@@ -148,7 +117,7 @@ describe("IOMMUFD_IOCTLS mirrors main.c's iommufd_ioctl_ops[]", () => {
 
   it.each(MAIN_C_OPS)("%s: struct %s, min size offsetofend(%s) = %i", (name, s, last, min) => {
     const op = uapi.IOMMUFD_IOCTLS.find((o) => o.name === name)!;
-    expect(op.struct).toBe(layoutOf(s));
+    expect(op.struct).toBe(exported[s]);
     expect(op.minSizeField).toBe(last);
     expect(op.minSize).toBe(min);
     expect(op.minSize).toBe(fixture.ioctlMinSize[name]);

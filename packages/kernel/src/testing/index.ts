@@ -3,3 +3,4 @@
  * peer dependency of this subpath only).
  */
 export { expectErrno, setupKernelMatchers } from "./matchers.js";
+export { type CStructLayouts, describeStructLayouts } from "./uapi-layout.js";

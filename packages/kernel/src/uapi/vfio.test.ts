@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { describeStructLayouts } from "../testing/uapi-layout.js";
 import { _IOC_DIR, _IOC_NONE, _IOC_NR, _IOC_SIZE, _IOC_TYPE, formatIoctl } from "./ioctl.js";
-import { StructLayout } from "./struct.js";
 import * as vfio from "./vfio.js";
 
 // The compiler's answer for Linux 7.3's include/uapi/linux/vfio.h: vfio-layout.c compiled against
@@ -27,40 +27,9 @@ const UNION_ALIASES: Record<string, Record<string, string>> = {
 // The type characters, which vfio.ts spells as C does (';') and the fixture as their code.
 const CHAR_CONSTANTS = new Set(["VFIO_TYPE"]);
 
-function layoutOf(name: string): StructLayout {
-  const value = exported[name];
-  if (!(value instanceof StructLayout)) throw new Error(`vfio.ts does not export struct ${name}`);
-  return value;
-}
+describeStructLayouts("vfio.h", exported, fixture, UNION_ALIASES);
 
-describe("vfio.h struct layouts match the C compiler", () => {
-  const names = Object.keys(fixture.structs);
-
-  it.each(names)("struct %s: sizeof, alignment and every member", (name) => {
-    const c = fixture.structs[name]!;
-    const layout = layoutOf(name);
-    expect(layout.name).toBe(name);
-    expect(layout.size).toBe(c.size);
-    expect(layout.align).toBe(c.align);
-
-    const aliases = UNION_ALIASES[name] ?? {};
-    const cMembers = c.members.filter(([member]) => !(member in aliases));
-    const declared = layout.fields.filter((f) => f.type.kind !== "pad");
-    expect(declared.map((f) => [f.name, f.offset, f.size])).toEqual(cMembers);
-
-    for (const [alias, member] of Object.entries(aliases)) {
-      const cAlias = c.members.find(([m]) => m === alias)!;
-      expect([layout.offsetof(member), layout.field(member).size]).toEqual([cAlias[1], cAlias[2]]);
-    }
-  });
-
-  it("declares no struct the compiler was not asked about", () => {
-    const declared = Object.entries(exported)
-      .filter(([, value]) => value instanceof StructLayout)
-      .map(([name]) => name);
-    expect(declared.sort()).toEqual(names.slice().sort());
-  });
-
+describe("vfio.h layout details", () => {
   it("ends a struct in a flexible array exactly where C does", () => {
     expect(vfio.vfio_irq_set.flex?.offset).toBe(20);
     expect(vfio.vfio_irq_set.sizeWithFlex(2 * 4)).toBe(28);
