@@ -328,3 +328,34 @@ export function sysLs(sysfs: SysfsFs, path: string): string[] {
   if (kn?.kind !== "dir") throw new Error(`${path} is not a directory`);
   return sysfs.kernfs.sortedChildren(kn).map((n) => n.name);
 }
+
+/**
+ * A board with an IOMMU that groups devices, for tests of shared groups: a mock IOMMU (the test
+ * registers its driver) and two devices `2000000.a` and `2001000.b` behind it.
+ */
+export const MOCK_IOMMU_DTS = `/dts-v1/;
+/ {
+	#address-cells = <0x2>;
+	#size-cells = <0x2>;
+	compatible = "vfio-lab,test";
+	memory@40000000 {
+		device_type = "memory";
+		reg = <0x0 0x40000000 0x0 0x10000000>;
+	};
+	mock: iommu@1000000 {
+		compatible = "vfio-lab,mock-iommu";
+		reg = <0x0 0x1000000 0x0 0x1000>;
+		#iommu-cells = <0x1>;
+	};
+	a@2000000 {
+		compatible = "vfio-lab,test-a";
+		reg = <0x0 0x2000000 0x0 0x1000>;
+		iommus = <&mock 0x1>;
+	};
+	b@2001000 {
+		compatible = "vfio-lab,test-b";
+		reg = <0x0 0x2001000 0x0 0x1000>;
+		iommus = <&mock 0x2>;
+	};
+};
+`;

@@ -17,6 +17,7 @@ import {
 import {
   type IommuWorld,
   iommuWorld,
+  MOCK_IOMMU_DTS,
   sysLinkTarget,
   sysLs,
   sysRead,
@@ -274,33 +275,6 @@ describe("DMA ownership", () => {
 // ---------------------------------------------------------------------------------------------
 // A shared group needs an IOMMU that groups several devices: a minimal mock driver.
 
-const MOCK_DTS = `/dts-v1/;
-/ {
-	#address-cells = <0x2>;
-	#size-cells = <0x2>;
-	compatible = "vfio-lab,test";
-	memory@40000000 {
-		device_type = "memory";
-		reg = <0x0 0x40000000 0x0 0x10000000>;
-	};
-	mock: iommu@1000000 {
-		compatible = "vfio-lab,mock-iommu";
-		reg = <0x0 0x1000000 0x0 0x1000>;
-		#iommu-cells = <0x1>;
-	};
-	a@2000000 {
-		compatible = "vfio-lab,test-a";
-		reg = <0x0 0x2000000 0x0 0x1000>;
-		iommus = <&mock 0x1>;
-	};
-	b@2001000 {
-		compatible = "vfio-lab,test-b";
-		reg = <0x0 0x2001000 0x0 0x1000>;
-		iommus = <&mock 0x2>;
-	};
-};
-`;
-
 class MockIommu {
   readonly iommu: IommuDevice;
   readonly ops: IommuOps;
@@ -354,7 +328,7 @@ class MockIommu {
 }
 
 function mockWorld(): { w: IommuWorld; mock: MockIommu; group: () => IommuGroup } {
-  const w = iommuWorld({ dts: MOCK_DTS, probeSmmu: false });
+  const w = iommuWorld({ dts: MOCK_IOMMU_DTS, probeSmmu: false });
   const mock = new MockIommu(w);
   return { w, mock, group: () => w.core.deviceGroup(w.dev("2000000.a"))! };
 }

@@ -32,7 +32,7 @@ import {
   type IommuDomainOps,
   type IommuOps,
 } from "./iommu-defs.js";
-import { dmaTestCopy, iommuWorld } from "./iommu-test-fixture.js";
+import { dmaTestCopy, iommuWorld, MOCK_IOMMU_DTS } from "./iommu-test-fixture.js";
 
 const DMA_TEST = "c030000.dma-test";
 const DMA_TEST_BASE = 0x0c03_0000;
@@ -426,35 +426,8 @@ describe("what iommufd_device_bind() asks of the group", () => {
 // The SMMU gives every master a group of its own; unwinding a group of two needs an IOMMU that
 // groups devices: a minimal mock driver whose attach can be made to fail for one device.
 
-const SHARED_DTS = `/dts-v1/;
-/ {
-	#address-cells = <0x2>;
-	#size-cells = <0x2>;
-	compatible = "vfio-lab,test";
-	memory@40000000 {
-		device_type = "memory";
-		reg = <0x0 0x40000000 0x0 0x10000000>;
-	};
-	mock: iommu@1000000 {
-		compatible = "vfio-lab,mock-iommu";
-		reg = <0x0 0x1000000 0x0 0x1000>;
-		#iommu-cells = <0x1>;
-	};
-	a@2000000 {
-		compatible = "vfio-lab,test-a";
-		reg = <0x0 0x2000000 0x0 0x1000>;
-		iommus = <&mock 0x1>;
-	};
-	b@2001000 {
-		compatible = "vfio-lab,test-b";
-		reg = <0x0 0x2001000 0x0 0x1000>;
-		iommus = <&mock 0x2>;
-	};
-};
-`;
-
 function sharedGroup() {
-  const w = iommuWorld({ dts: SHARED_DTS, probeSmmu: false });
+  const w = iommuWorld({ dts: MOCK_IOMMU_DTS, probeSmmu: false });
   const hw = w.dev("1000000.iommu");
   const iommu = new IommuDevice(hw);
   /** Attaches as "device→domain name", in order. */
