@@ -39,6 +39,7 @@ export {
 export * from "./iommu/dma-mapping.js";
 export * from "./iommu/domain.js";
 export * from "./iommu/group.js";
+export { Ida } from "./iommu/ida.js";
 export * from "./iommu/iommu.js";
 export * from "./iommu/iommu-defs.js";
 export { IovaDomain } from "./iommu/iova.js";

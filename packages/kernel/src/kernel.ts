@@ -64,6 +64,11 @@ export class Kernel {
   readonly allocator: PageAllocator;
   /** Per-user accounting (`struct user_struct`), for RLIMIT_MEMLOCK charged to a user. */
   readonly users = new UserStructTable();
+  /**
+   * `current`: the process whose system call is running, or null outside one (boot, timers,
+   * interrupts). For kernel messages that name the caller ("task \"qemu\" (123)").
+   */
+  current: Process | null = null;
   readonly vfs: Vfs;
   readonly modules: ModuleLoader<Kernel>;
   /** The IRQ core and the GICv3 irqchip driver. */

@@ -634,6 +634,8 @@ export class Process implements Task, CapTask {
   private syscall<T>(name: string, args: () => Record<string, unknown>, body: () => T): T {
     if (this.exited) throw new Error(`${this.comm}[${this.pid}] has exited`);
     const trace = this.kernel.trace;
+    const outer = this.kernel.current;
+    this.kernel.current = this;
     try {
       const ret = body();
       if (trace.enabled) {
@@ -659,6 +661,8 @@ export class Process implements Task, CapTask {
         });
       }
       throw e;
+    } finally {
+      this.kernel.current = outer;
     }
   }
 }

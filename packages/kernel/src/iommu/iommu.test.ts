@@ -156,6 +156,50 @@ describe("iommu groups", () => {
     expect(w.sysfs.exists("/sys/kernel/iommu_groups/0")).toBe(false);
   });
 
+  it("adds a device no IOMMU translates to a group of the caller's, as VFIO's no-IOMMU mode does", () => {
+    const w = iommuWorld();
+    const gpio = w.dev("9030000.pl061");
+    const group = w.core.iommuGroupAlloc();
+    w.core.iommuGroupSetName(group, "vfio-noiommu");
+    w.core.iommuGroupAddDevice(group, gpio);
+    expect(group.id).toBe(3);
+    expect(w.core.deviceGroup(gpio)).toBe(group);
+    expect(w.log().at(-1)).toBe("amba 9030000.pl061: Adding to iommu group 3");
+    expect(sysLs(w.sysfs, "/sys/kernel/iommu_groups/3").sort()).toEqual([
+      "devices",
+      "name",
+      "reserved_regions",
+      "type",
+    ]);
+    expect(sysRead(w.sysfs, "/sys/kernel/iommu_groups/3/name")).toBe("vfio-noiommu\n");
+    expect(sysLinkTarget(w.sysfs, `${gpio.kobjPath}/iommu_group`)).toBe(
+      "/sys/kernel/iommu_groups/3",
+    );
+    expect(sysLs(w.sysfs, "/sys/kernel/iommu_groups/3/devices")).toEqual(["9030000.pl061"]);
+    // The allocation's reference goes; the member's keeps the group until it is removed.
+    w.core.iommuGroupPut(group);
+    expect(w.sysfs.exists("/sys/kernel/iommu_groups/3")).toBe(true);
+    w.core.iommuGroupRemoveDevice(gpio);
+    expect(w.log().at(-1)).toBe("amba 9030000.pl061: Removing from iommu group 3");
+    expect(w.core.deviceGroup(gpio)).toBeNull();
+    expect(w.sysfs.exists(`${gpio.kobjPath}/iommu_group`)).toBe(false);
+    expect(w.sysfs.exists("/sys/kernel/iommu_groups/3")).toBe(false);
+  });
+
+  it("renames a group's name attribute, removes it with null, and refuses null on none (ENOMEM)", () => {
+    const w = iommuWorld();
+    const group = w.core.iommuGroupAlloc();
+    const file = `${group.sysfsPath}/name`;
+    expect(w.sysfs.exists(file)).toBe(false);
+    expect(() => w.core.iommuGroupSetName(group, null)).toThrowErrno("ENOMEM");
+    w.core.iommuGroupSetName(group, "first");
+    w.core.iommuGroupSetName(group, "second");
+    expect(sysRead(w.sysfs, file)).toBe("second\n");
+    w.core.iommuGroupSetName(group, null);
+    expect(group.name).toBeNull();
+    expect(w.sysfs.exists(file)).toBe(false);
+  });
+
   it("switches the default domain through iommu_group/type when no driver uses the group", () => {
     const w = iommuWorld();
     const type = "/sys/kernel/iommu_groups/1/type";

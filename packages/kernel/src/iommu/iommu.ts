@@ -627,6 +627,18 @@ export class IommuCore {
     this.iommuGroupRemoveDeviceLocked(dev, group);
   }
 
+  /**
+   * iommu.c: iommu_group_add_device() — puts a device no IOMMU driver probed into `group` (what
+   * VFIO's no-IOMMU and emulated-IOMMU groups do): the sysfs links, "Adding to iommu group N",
+   * and a reference on the group that iommu_group_remove_device() drops.
+   */
+  iommuGroupAddDevice(group: IommuGroup, dev: IommuClient): void {
+    const gdev = this.iommuGroupAllocDevice(group, dev);
+    this.iommuGroupRefGet(group);
+    this.devGroup.set(dev, group);
+    group.devices.push(gdev);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Groups
 
@@ -653,6 +665,28 @@ export class IommuCore {
       throw e;
     }
     return group;
+  }
+
+  /**
+   * iommu.c: iommu_group_set_name() — the group's optional `name` attribute (0444); a new
+   * name replaces the old file, null removes it. Naming an unnamed group null is ENOMEM, as
+   * kstrdup(NULL) answers.
+   */
+  iommuGroupSetName(group: IommuGroup, name: string | null): void {
+    const file = `${group.sysfsPath}/name`;
+    if (group.name !== null) {
+      this.removeIfExists(file);
+      group.name = null;
+      if (name === null) return;
+    }
+    if (name === null) throw new SysError("ENOMEM", "iommu_group_set_name", "kstrdup(NULL)");
+    group.name = name;
+    try {
+      this.sysfs.createFile(file, { mode: 0o444, show: () => `${group.name}\n` });
+    } catch (e) {
+      group.name = null;
+      throw e;
+    }
   }
 
   /** iommu.c: generic_device_group() — a group of its own for every device. */

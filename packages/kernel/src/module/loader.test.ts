@@ -77,6 +77,26 @@ describe("modprobe", () => {
     expect(w.sysfs.exists("/sys/module/vfio_platform/parameters")).toBe(false);
   });
 
+  test("post soft dependencies load after the module (MODULE_SOFTDEP), by name or object", () => {
+    const w = moduleWorld();
+    const core: KernelModule<TestKernel> = {
+      name: "vfio",
+      softdeps: { post: () => ["vfio_iommu_type1"] },
+      init: (k) => void k.events.push("vfio init"),
+      exit: () => {},
+    };
+    const backend: KernelModule<TestKernel> = {
+      name: "vfio_iommu_type1",
+      dependencies: [core],
+      init: (k) => void k.events.push("type1 init"),
+      exit: () => {},
+    };
+    w.loader.register(backend);
+    w.loader.modprobe(core);
+    expect(w.events).toEqual(["vfio init", "type1 init"]);
+    expect(w.loader.loadedNames()).toEqual(["vfio_iommu_type1", "vfio"]);
+  });
+
   test("parameters show under /sys/module/<m>/parameters, perm 0 ones not at all", () => {
     const w = moduleWorld();
     w.loader.modprobe(vfio);

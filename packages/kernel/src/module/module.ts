@@ -77,6 +77,12 @@ export interface KernelModule<K = unknown, P extends readonly ParamSpec[] = read
   readonly name: string;
   readonly params?: P | undefined;
   readonly dependencies?: readonly (KernelModule<K> | string)[] | undefined;
+  /**
+   * `MODULE_SOFTDEP("post: …")`: modules modprobe loads after this one, not needed by it
+   * (vfio → vfio_iommu_type1). A function, read when modprobe runs, so that two modules may name
+   * each other without an import cycle.
+   */
+  readonly softdeps?: { readonly post?: () => readonly (KernelModule<K> | string)[] } | undefined;
   /** `module_init()`: throwing a SysError fails the load with its errno. */
   init?(kernel: K, params: ParamValues<P>): void;
   /** `module_exit()`. A module with `init` but no `exit` can never be unloaded. */
