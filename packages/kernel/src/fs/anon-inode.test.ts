@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { anonInodeGetfile } from "./anon-inode.js";
 import {
   FMODE_PREAD,
+  FMODE_PWRITE,
   FMODE_READ,
   FMODE_WRITE,
   O_CLOEXEC,
@@ -22,6 +23,18 @@ describe("anon_inode_getfile (fs/anon_inodes.c)", () => {
     expect(f.mode & FMODE_PREAD).toBe(0);
     expect(f.privateData).toBe("priv");
     expect(anonInodeGetfile("[x]", {}, null, O_RDONLY).mode).toBe(FMODE_READ);
+  });
+
+  test("anon_inode_getfile_fmode adds f_mode bits (a VFIO device file allows pread and pwrite)", () => {
+    const { vfs } = fsWorld();
+    const f = vfs.anonInodeGetfileFmode(
+      "[vfio-device]",
+      {},
+      null,
+      O_RDWR,
+      FMODE_PREAD | FMODE_PWRITE,
+    );
+    expect(f.mode).toBe(FMODE_READ | FMODE_WRITE | FMODE_PREAD | FMODE_PWRITE);
   });
 
   test("all anonymous files share one typeless 0600 inode of anon_inodefs", () => {

@@ -55,6 +55,7 @@ export class AnonInodeFs {
     privateData: unknown,
     flags: number,
     refs: ModuleRefs = BUILTIN_MODULE_REFS,
+    fmode = 0,
   ): { file: File; dentry: Dentry } {
     if (!fopsGet(refs, fops)) {
       throw new SysError("ENOENT", "anon_inode_getfile", `module ${fops.owner?.name} is going`);
@@ -64,7 +65,7 @@ export class AnonInodeFs {
       inode: this.inode,
       fOp: fops,
       flags: flags & (O_ACCMODE | O_NONBLOCK),
-      mode: openFmode(flags),
+      mode: openFmode(flags) | fmode,
       pos: 0,
       path: `anon_inode:${name}`,
       privateData,

@@ -437,7 +437,21 @@ export class Vfs {
    * /proc/<pid>/fd/N once installed.
    */
   anonInodeGetfile(name: string, fops: FileOperations, privateData: unknown, flags: number): File {
-    const { file, dentry } = this.anon.getfile(name, fops, privateData, flags, this.modules);
+    return this.anonInodeGetfileFmode(name, fops, privateData, flags, 0);
+  }
+
+  /**
+   * fs/anon_inodes.c: anon_inode_getfile_fmode() — the same, with more `f_mode` bits
+   * (FMODE_PREAD | FMODE_PWRITE for a VFIO device file).
+   */
+  anonInodeGetfileFmode(
+    name: string,
+    fops: FileOperations,
+    privateData: unknown,
+    flags: number,
+    fmode: number,
+  ): File {
+    const { file, dentry } = this.anon.getfile(name, fops, privateData, flags, this.modules, fmode);
     this.filePaths.set(file, dentry);
     return file;
   }

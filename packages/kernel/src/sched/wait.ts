@@ -23,11 +23,6 @@ export class Scheduler {
     return this.clock.now;
   }
 
-  /** No hardware or timer event is pending: a sleeper now could only be woken by itself. */
-  get idle(): boolean {
-    return this.clock.pending === 0;
-  }
-
   /**
    * Runs the event queue until `condition()` holds, or `timeoutNs` of virtual time passed
    * (returns false then). With no timeout, an empty queue before the condition holds is a
