@@ -195,7 +195,7 @@ export class ModuleLoader<K = unknown> {
     const { words, afterDashes } = this.argWords(args);
     this.loadModule(target, [...this.cmdlineArgs(target.name), ...words], afterDashes);
     // libkmod: post soft dependencies follow the module itself, each with its own dependencies.
-    for (const post of target.softdeps?.post?.() ?? []) {
+    for (const post of target.softdeps?.post?.(this.kernel) ?? []) {
       const m = this.resolve(post);
       if (!this.isLoaded(m.name)) this.modprobe(m);
     }

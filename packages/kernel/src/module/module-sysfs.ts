@@ -23,7 +23,7 @@ export function moduleDir(name: string): string {
  * kernel/module/sysfs.c: mod_sysfs_setup() — EINVAL ("module is already loaded") if the
  * directory exists; on a failure half-way the directory is removed again.
  */
-export function modSysfsSetup(sysfs: Sysfs, mod: LoadedModule, ctx: ParamContext): void {
+export function modSysfsSetup<K>(sysfs: Sysfs, mod: LoadedModule<K>, ctx: ParamContext): void {
   const dir = moduleDir(mod.name);
   if (sysfs.exists(dir)) {
     ctx.printk.printk(KERN_ERR, `${mod.name}: module is already loaded`);
@@ -63,7 +63,7 @@ export function modSysfsSetup(sysfs: Sysfs, mod: LoadedModule, ctx: ParamContext
 }
 
 /** kernel/module/sysfs.c: mod_sysfs_teardown() — the holders links, then the directory. */
-export function modSysfsTeardown(sysfs: Sysfs, mod: LoadedModule): void {
+export function modSysfsTeardown<K>(sysfs: Sysfs, mod: LoadedModule<K>): void {
   for (const target of mod.targets) {
     const link = `${moduleDir(target.name)}/holders/${mod.name}`;
     if (sysfs.exists(link)) sysfs.remove(link);

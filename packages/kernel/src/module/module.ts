@@ -80,9 +80,12 @@ export interface KernelModule<K = unknown, P extends readonly ParamSpec[] = read
   /**
    * `MODULE_SOFTDEP("post: …")`: modules modprobe loads after this one, not needed by it
    * (vfio → vfio_iommu_type1). A function, read when modprobe runs, so that two modules may name
-   * each other without an import cycle.
+   * each other without an import cycle, and so that a soft dependency this kernel's
+   * configuration does not build can be left out (modprobe skips a missing one).
    */
-  readonly softdeps?: { readonly post?: () => readonly (KernelModule<K> | string)[] } | undefined;
+  readonly softdeps?:
+    | { readonly post?: (kernel: K) => readonly (KernelModule<K> | string)[] }
+    | undefined;
   /** `module_init()`: throwing a SysError fails the load with its errno. */
   init?(kernel: K, params: ParamValues<P>): void;
   /** `module_exit()`. A module with `init` but no `exit` can never be unloaded. */
