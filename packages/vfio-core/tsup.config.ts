@@ -1,15 +1,10 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: {
-    index: "src/index.ts",
-    uapi: "src/uapi.ts",
-    "testing/index": "src/testing/index.ts",
-  },
+  entry: { index: "src/index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,
   clean: true,
   target: "es2022",
-  external: ["vitest"],
 });

@@ -1,2 +1,0 @@
-/** Test helpers for code built on @vfio-lab/vfio-core. */
-export {};
