@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { boot } from "../../test/fixture.js";
+import { DeviceClass } from "./device-class.js";
 import { MISC_DYNAMIC_MINOR } from "./misc.js";
 
 /** What 7.3 shows for /dev/iommu and /dev/vfio/vfio (oracle-probes/misc-class.7.3.txt). */
@@ -54,5 +55,25 @@ describe("misc class devices in sysfs", () => {
     expect(() => p.readlink("/sys/class/misc/tmpdev")).toThrowErrno("ENOENT");
     expect(() => p.stat("/sys/devices/virtual/misc/tmpdev")).toThrowErrno("ENOENT");
     expect(() => p.stat("/dev/tmpdev")).toThrowErrno("ENOENT");
+  });
+});
+
+describe("class devices with a parent", () => {
+  it("live below the parent and link back to it with `device` (device_add_class_symlinks)", () => {
+    const { kernel, p } = boot();
+    const cls = new DeviceClass("vfio-dev", kernel.vfs.sysfs, kernel.vfs.devtmpfs);
+    cls.register();
+    const parent = "/sys/devices/platform/9030000.pl061";
+    const dir = cls.deviceCreate({ name: "vfio0", devt: 0, parentPath: parent });
+    expect(dir).toBe(`${parent}/vfio-dev/vfio0`);
+    expect(
+      p
+        .readdir(`${dir}/`)
+        .filter((n) => !n.startsWith("."))
+        .sort(),
+    ).toEqual(["device", "subsystem", "uevent"]);
+    expect(p.readlink(`${dir}/device`)).toBe("../../../9030000.pl061");
+    cls.deviceDestroy("vfio0");
+    expect(() => p.stat(dir)).toThrowErrno("ENOENT");
   });
 });

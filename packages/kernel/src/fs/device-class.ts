@@ -83,6 +83,8 @@ export class DeviceClass {
         store: () => {},
       });
       this.sysfs.symlink(`${dir}/subsystem`, this.classPath);
+      // device_add_class_symlinks(): a class device with a parent links back to it.
+      if (opts.parentPath) this.sysfs.symlink(`${dir}/device`, opts.parentPath);
       for (const [attr, spec] of Object.entries(opts.attrs ?? {})) {
         this.sysfs.createFile(`${dir}/${attr}`, spec);
       }
