@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { SysError } from "../errno.js";
+import { errno, SysError } from "../errno.js";
 import { setupKernelMatchers } from "../testing/matchers.js";
 import { isTraceEvent } from "../trace/trace-bus.js";
+import { MODULE_NAME_LEN } from "./loader.js";
 import { defineModule, type KernelModule, moduleParam } from "./module.js";
 import { moduleWorld, type TestKernel } from "./module-test-fixture.js";
 
@@ -426,6 +427,88 @@ describe("/proc/modules and the trace", () => {
       "load vfio",
       "load broken",
       "unload broken",
+    ]);
+  });
+});
+
+describe("request_module (MODULE_ALIAS)", () => {
+  const reset: KernelModule<TestKernel> = {
+    name: "vfio_platform_calxedaxgmac",
+    aliases: ["vfio-reset:calxeda,hb-xgmac"],
+    dependencies: [vfio],
+    init: (k) => void k.events.push("reset init"),
+    exit: () => {},
+  };
+
+  test("loads an installed module found by its alias, dependencies first, and returns 0", () => {
+    const w = moduleWorld();
+    w.loader.register(reset);
+    expect(w.loader.requestModule("vfio-reset:calxeda,hb-xgmac")).toBe(0);
+    expect(w.events).toEqual(["vfio init noiommu=false level=1", "reset init"]);
+    expect(w.loader.loadedNames()).toEqual(["vfio_platform_calxedaxgmac", "vfio"]);
+  });
+
+  test("dashes and underscores match each other, in names and in aliases", () => {
+    const w = moduleWorld();
+    w.loader.register(reset);
+    expect(w.loader.requestModule("vfio_reset:calxeda,hb_xgmac")).toBe(0);
+    expect(w.loader.isLoaded("vfio_platform_calxedaxgmac")).toBe(true);
+    w.loader.rmmod("vfio_platform_calxedaxgmac");
+    expect(w.loader.requestModule("vfio-platform-calxedaxgmac")).toBe(0);
+    expect(w.loader.isLoaded("vfio_platform_calxedaxgmac")).toBe(true);
+  });
+
+  test("0 for a module already loaded (modprobe exits 0), which is not loaded again", () => {
+    const w = moduleWorld();
+    w.loader.modprobe(reset);
+    w.events.length = 0;
+    expect(w.loader.requestModule("vfio-reset:calxeda,hb-xgmac")).toBe(0);
+    expect(w.loader.requestModule("vfio")).toBe(0);
+    expect(w.events).toEqual([]);
+  });
+
+  test("-ENOENT when nothing provides the name; nothing is loaded", () => {
+    const w = moduleWorld();
+    w.loader.register(reset);
+    expect(w.loader.requestModule("vfio-reset:arm,pl330")).toBe(-errno("ENOENT"));
+    expect(w.loader.loadedNames()).toEqual([]);
+  });
+
+  test("-ENAMETOOLONG for a name of MODULE_NAME_LEN bytes, before any lookup", () => {
+    const w = moduleWorld();
+    const rec = w.trace.record();
+    expect(w.loader.requestModule("x".repeat(MODULE_NAME_LEN))).toBe(-errno("ENAMETOOLONG"));
+    expect(w.loader.requestModule("x".repeat(MODULE_NAME_LEN - 1))).toBe(-errno("ENOENT"));
+    rec.stop();
+    expect(rec.records.filter((r) => isTraceEvent(r, "module"))).toHaveLength(1);
+  });
+
+  test("a failing load returns its negative errno and leaves the module unloaded", () => {
+    const w = moduleWorld();
+    w.loader.register({ ...failing(new SysError("ENODEV", "x")), aliases: ["of:broken"] });
+    expect(w.loader.requestModule("of:broken")).toBe(-errno("ENODEV"));
+    expect(w.loader.isLoaded("broken")).toBe(false);
+  });
+
+  test("a module name wins over another module's alias of the same spelling", () => {
+    const w = moduleWorld();
+    const impostor: KernelModule<TestKernel> = { name: "impostor", aliases: ["vfio"] };
+    w.loader.register(impostor, vfio);
+    expect(w.loader.requestModule("vfio")).toBe(0);
+    expect(w.loader.loadedNames()).toEqual(["vfio"]);
+  });
+
+  test("each request is a module trace event with action request", () => {
+    const w = moduleWorld();
+    w.loader.register(reset);
+    const rec = w.trace.record();
+    w.loader.requestModule("vfio-reset:calxeda,hb-xgmac");
+    rec.stop();
+    const modules = rec.records.filter((r) => isTraceEvent(r, "module"));
+    expect(modules.map((r) => (isTraceEvent(r, "module") ? `${r.action} ${r.name}` : ""))).toEqual([
+      "request vfio-reset:calxeda,hb-xgmac",
+      "load vfio",
+      "load vfio_platform_calxedaxgmac",
     ]);
   });
 });

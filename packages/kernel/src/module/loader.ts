@@ -30,12 +30,15 @@
  * owns, a tryModuleGet()). Note: ARCHITECTURE.md says EBUSY "while in use"; Linux 7.3 returns
  * EWOULDBLOCK for both "in use" cases and the model follows Linux.
  *
+ * `requestModule()` is kernel/module/kmod.c: request_module() — the kernel asking modprobe(8)
+ * for a module by name or `MODULE_ALIAS`, synchronously (see the method).
+ *
  * Caveats: capabilities (CAP_SYS_MODULE → EPERM), signatures, `modules_disabled`, forced
  * loads/unloads (O_TRUNC) and per-module taints are not modelled; a missing dependency fails
  * without the "Unknown symbol" message, as the model has no symbols.
  */
 
-import { SysError } from "../errno.js";
+import { errno, SysError } from "../errno.js";
 import type { Sysfs } from "../fs/sysfs-api.js";
 import { KERN_ERR, KERN_WARNING } from "../printk/levels.js";
 import type { Printk } from "../printk/printk.js";
@@ -107,6 +110,9 @@ export interface ModuleLoaderOptions<K> {
   /** The boot command line: `module.param=` words and `module_blacklist=`. */
   readonly cmdline?: KernelCmdline | string | undefined;
 }
+
+/** include/linux/module.h: MODULE_NAME_LEN (64 - sizeof(unsigned long)) on a 64-bit kernel. */
+export const MODULE_NAME_LEN = 56;
 
 /** A value of the facade's argument object as a command-line word. */
 function argOf(param: string, value: string | number | bigint | boolean | null): KernelArg {
@@ -199,6 +205,49 @@ export class ModuleLoader<K = unknown> {
       const m = this.resolve(post);
       if (!this.isLoaded(m.name)) this.modprobe(m);
     }
+  }
+
+  /**
+   * kernel/module/kmod.c: request_module() (`__request_module(true, …)`) — what a driver calls
+   * to have modprobe(8) load the module that provides `name`, and wait for it. `name` is a
+   * module name or a `MODULE_ALIAS` (`vfio-reset:calxeda,hb-xgmac`); dashes and underscores
+   * are the same, as libkmod normalises both sides. Modprobe looks the name up among module
+   * names before aliases (libkmod: modules.dep before modules.alias), among loaded and
+   * installed (`register()`ed) modules, and loads the module with its dependencies.
+   *
+   * Returns 0 when the module is now loaded (or already was: modprobe(8) exits 0 then), else a
+   * negative errno: -ENAMETOOLONG for a name of MODULE_NAME_LEN bytes or more, -ENOENT when no
+   * module provides it, the load's errno when modprobe's finit_module() fails. Linux returns
+   * modprobe's exit status (1) in the last two cases; callers only test for zero and must look
+   * the service up again either way ("a successful load does not mean the module did not then
+   * unload", kmod.c). Emits a `module` trace event with action `request`.
+   */
+  requestModule(name: string): number {
+    if (new TextEncoder().encode(name).length >= MODULE_NAME_LEN) return -errno("ENAMETOOLONG");
+    this.trace?.emit({ type: "module", action: "request", name });
+    const target = this.lookupModule(name);
+    if (!target) return -errno("ENOENT");
+    if (this.isLoaded(target.name)) return 0;
+    try {
+      this.modprobe(target);
+    } catch (e) {
+      if (SysError.isInstance(e)) return -e.errno;
+      throw e;
+    }
+    return 0;
+  }
+
+  /** libkmod's lookup: a module name first (loaded, then installed), then an alias. */
+  private lookupModule(name: string): KernelModule<K> | undefined {
+    const n = normalizeModuleName(name);
+    const byName = this.find(n)?.module ?? this.registry.get(n);
+    if (byName) return byName;
+    const provides = (m: KernelModule<K>) =>
+      (m.aliases ?? []).some((a) => normalizeModuleName(a) === n);
+    const loaded = this.modules.find((m) => m.state !== "unformed" && provides(m.module));
+    if (loaded) return loaded.module;
+    for (const m of this.registry.values()) if (provides(m)) return m;
+    return undefined;
   }
 
   /**

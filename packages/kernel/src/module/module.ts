@@ -94,6 +94,11 @@ export interface KernelModule<K = unknown, P extends readonly ParamSpec[] = read
   readonly version?: string | undefined;
   /** The size `lsmod` shows (the model has no module image; 0 when omitted). */
   readonly size?: number | undefined;
+  /**
+   * `MODULE_ALIAS()`: other names modprobe finds this module by (what depmod writes to
+   * modules.alias), e.g. `vfio-reset:calxeda,hb-xgmac`. Matched literally (no globs).
+   */
+  readonly aliases?: readonly string[] | undefined;
 }
 
 /** `module_param()`: a parameter declaration that keeps its literal name and type. */

@@ -58,8 +58,11 @@ export interface KernelTraceEventMap {
     readonly facility: number;
     readonly text: string;
   };
-  /** A module entering (before its init runs, as trace_module_load) or leaving the kernel. */
-  module: { readonly action: "load" | "unload"; readonly name: string };
+  /**
+   * A module entering (before its init runs, as trace_module_load) or leaving the kernel, or a
+   * request_module() of a name or alias (trace_module_request).
+   */
+  module: { readonly action: "load" | "unload" | "request"; readonly name: string };
   /** A hardware trace record, forwarded as is (it carries its own type and time). */
   hw: { readonly record: HwTraceRecord };
 }
