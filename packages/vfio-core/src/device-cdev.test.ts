@@ -6,7 +6,7 @@
  */
 
 import { fc, test as fcTest } from "@fast-check/vitest";
-import { DMA_TEST_CTRL, DMA_TEST_STATUS } from "@vfio-lab/hw-soc";
+import { DMA_TEST_STATUS } from "@vfio-lab/hw-soc";
 import { IommuFd, type IommufdCtx } from "@vfio-lab/iommufd";
 import {
   MAJOR,
@@ -34,23 +34,30 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
   VFIO_GET_API_VERSION,
-  VFIO_GROUP_GET_DEVICE_FD,
   VFIO_GROUP_GET_STATUS,
-  VFIO_GROUP_SET_CONTAINER,
   vfio_device_attach_iommufd_pt,
   vfio_device_bind_iommufd,
-  vfio_device_detach_iommufd_pt,
-  vfio_device_info,
 } from "@vfio-lab/kernel/uapi";
 import { describe, expect, test } from "vitest";
 import {
-  type CdevWorld,
-  type CdevWorldOptions,
-  cdevSetup,
+  attachPt,
+  bindIommufd,
+  type CoreWorld,
+  type CoreWorldOptions,
   DMAT0,
   DMAT1,
+  detachPt,
+  deviceGetInfo,
+  dmaTestCopy,
+  getDeviceFd,
+  type IommufdWorld,
+  ictxOf,
+  iommufdSetup,
+  outDevid,
+  setContainer,
+  TEST_DRIVER,
   vdevOf,
-} from "../test/cdev-test-driver.js";
+} from "../test/core-fixture.js";
 import { vfioDeviceFopsCdevOpen } from "./device-cdev.js";
 import { vfioOf } from "./vfio-main.js";
 
@@ -58,154 +65,35 @@ const CDEV = "/dev/vfio/devices/vfio0";
 const GROUP = `/dev/vfio/${DMAT0.group}`;
 const PAGE = 4096;
 
-interface World extends CdevWorld {
-  readonly iommufd: IommuFd;
-}
-
-function setup(opts: CdevWorldOptions = {}): World {
-  const w = cdevSetup(opts);
-  return { ...w, iommufd: IommuFd.open(w.p) };
-}
-
-/** The kernel side of an iommufd descriptor. */
-function ictxOf(w: CdevWorld, fd: number): IommufdCtx {
-  const file = w.p.fget(fd)!;
-  w.kernel.vfs.fput(file);
-  return file.privateData as IommufdCtx;
-}
-
 /** DEVICE objects of a context. */
 function devicesIn(ictx: IommufdCtx): number {
   return ictx.objects.objects().filter((o) => o.type === "DEVICE").length;
 }
 
-interface BindArgs {
-  readonly argsz?: number;
-  readonly flags?: number;
-  readonly iommufd?: number;
-  readonly token?: bigint;
-  /** Bytes after the 24-byte struct, all zero but the last when `dirtyTail`. */
-  readonly tail?: number;
-  readonly dirtyTail?: boolean;
-  readonly at?: number;
-}
-
-/** VFIO_DEVICE_BIND_IOMMUFD; `out_devid` starts as 0xeeeeeeee, as in the oracle probe. */
-function bind(w: World, fd: number, a: BindArgs = {}): number {
-  const at = a.at ?? w.arg;
-  const tail = a.tail ?? 0;
-  const bytes = new Uint8Array(vfio_device_bind_iommufd.size + tail);
-  bytes.set(
-    vfio_device_bind_iommufd.encode({
-      argsz: a.argsz ?? vfio_device_bind_iommufd.size + tail,
-      flags: a.flags ?? 0,
-      iommufd: a.iommufd ?? w.iommufd.fd,
-      out_devid: 0xeeee_eeee,
-      token_uuid_ptr: a.token ?? 0n,
-    }),
-  );
-  if (a.dirtyTail && tail > 0) bytes[bytes.length - 1] = 1;
-  w.p.poke(at, bytes);
-  w.p.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, at);
-  return outDevid(w, at);
-}
-
-function outDevid(w: CdevWorld, at = w.arg): number {
-  return vfio_device_bind_iommufd.decode(w.p.peek(at, vfio_device_bind_iommufd.size)).out_devid;
-}
-
-/** VFIO_DEVICE_ATTACH_IOMMUFD_PT → the `pt_id` written back. */
-function attach(
-  w: CdevWorld,
-  fd: number,
-  ptId: number,
-  a: { argsz?: number; flags?: number; pasid?: number; at?: number } = {},
-): number {
-  const at = a.at ?? w.arg;
-  w.p.poke(
-    at,
-    vfio_device_attach_iommufd_pt.encode({
-      argsz: a.argsz ?? 12,
-      flags: a.flags ?? 0,
-      pt_id: ptId,
-      pasid: a.pasid ?? 0,
-    }),
-  );
-  w.p.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, at);
-  return vfio_device_attach_iommufd_pt.decode(w.p.peek(at, 16)).pt_id;
-}
-
-function detach(
-  w: CdevWorld,
-  fd: number,
-  a: { argsz?: number; flags?: number; pasid?: number } = {},
-) {
-  w.p.poke(
-    w.arg,
-    vfio_device_detach_iommufd_pt.encode({
-      argsz: a.argsz ?? 8,
-      flags: a.flags ?? 0,
-      pasid: a.pasid ?? 0,
-    }),
-  );
-  return w.p.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, w.arg);
-}
-
-function getInfo(w: CdevWorld, fd: number) {
-  w.p.poke(
-    w.arg,
-    vfio_device_info.encode({
-      argsz: 24,
-      flags: 0,
-      num_regions: 0,
-      num_irqs: 0,
-      cap_offset: 0,
-      pad: 0,
-    }),
-  );
-  w.p.ioctl(fd, VFIO_DEVICE_GET_INFO, w.arg);
-  return vfio_device_info.decode(w.p.peek(w.arg, 24));
-}
-
 /** A page of user memory that reads fine but cannot be written (mprotect(PROT_READ)). */
-function readOnlyPage(w: CdevWorld, bytes: Uint8Array): number {
+function readOnlyPage(w: CoreWorld, bytes: Uint8Array): number {
   const va = w.p.mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   w.p.poke(va, bytes);
   w.p.mprotect(va, PAGE, PROT_READ);
   return va;
 }
 
-/** Has the test engine copy `len` bytes from IOVA `src` to IOVA `dst`; returns STATUS. */
-function engineCopy(w: CdevWorld, dst: bigint, src: bigint, len: number): number {
-  const bus = w.soc.bus;
-  const wr = (off: number, v: number) => bus.write(DMAT0.base + off, 4, v >>> 0);
-  wr(0x20, DMA_TEST_STATUS.DONE | DMA_TEST_STATUS.ERROR);
-  wr(0x08, Number(src & 0xffff_ffffn));
-  wr(0x0c, Number(src >> 32n));
-  wr(0x10, Number(dst & 0xffff_ffffn));
-  wr(0x14, Number(dst >> 32n));
-  wr(0x18, len);
-  wr(0x1c, DMA_TEST_CTRL.START | (DMA_TEST_CTRL.MODE_COPY << DMA_TEST_CTRL.MODE_SHIFT));
-  w.soc.runUntilIdle();
-  return bus.read(DMAT0.base + 0x20, 4);
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe("the cdev node and its sysfs", () => {
   test("/dev/vfio/devices/vfio0 is a 0600 char device of the vfio-dev region, minor = index", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const st = w.p.stat(CDEV);
     expect(st.mode).toBe(S_IFCHR | 0o600);
     const major = MAJOR(vfioOf(w.kernel).deviceDevt);
     expect(w.p.readFile("/proc/devices")).toContain(`${String(major).padStart(3)} vfio-dev\n`);
-    expect(vdevOf(w, DMAT0.name).devt).toBe(vfioOf(w.kernel).deviceDevt);
-    expect(MINOR(vdevOf(w, DMAT0.name).devt)).toBe(0);
+    expect(vdevOf(w, DMAT0).devt).toBe(vfioOf(w.kernel).deviceDevt);
+    expect(MINOR(vdevOf(w, DMAT0).devt)).toBe(0);
     expect(w.p.readdir("/dev/vfio/devices").filter((n) => !n.startsWith("."))).toEqual(["vfio0"]);
   });
 
   test("/sys/class/vfio-dev/vfio0 is the class device under the platform device", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const dir = "/sys/devices/platform/platform-bus@c000000/c030000.dma-test";
     expect(w.p.readlink("/sys/class/vfio-dev/vfio0")).toBe(
       "../../devices/platform/platform-bus@c000000/c030000.dma-test/vfio-dev/vfio0",
@@ -219,18 +107,18 @@ describe("the cdev node and its sysfs", () => {
     expect(w.p.readlink("/sys/class/vfio-dev/vfio0/subsystem")).toBe(
       "../../../../../../class/vfio-dev",
     );
-    expect(vdevOf(w, DMAT0.name).classPath).toBe(`${dir}/vfio-dev/vfio0`);
+    expect(vdevOf(w, DMAT0).classPath).toBe(`${dir}/vfio-dev/vfio0`);
   });
 
   test("unbinding the bus driver removes the node and the class device", () => {
-    const w = setup();
-    w.p.writeFile(`/sys/bus/platform/drivers/vfio-cdev-test/unbind`, DMAT0.name);
+    const w = iommufdSetup();
+    w.p.writeFile(`/sys/bus/platform/drivers/${TEST_DRIVER}/unbind`, DMAT0.name);
     expect(() => w.p.stat(CDEV)).toThrowErrno("ENOENT");
     expect(() => w.p.readlink("/sys/class/vfio-dev/vfio0")).toThrowErrno("ENOENT");
   });
 
   test("without CONFIG_VFIO_DEVICE_CDEV the class device has no dev and no node", () => {
-    const w = setup({ config: { CONFIG_VFIO_DEVICE_CDEV: false } });
+    const w = iommufdSetup({ config: { CONFIG_VFIO_DEVICE_CDEV: false } });
     expect(
       w.p.readdir("/sys/class/vfio-dev/vfio0").filter((n) => !n.startsWith(".")),
     ).not.toContain("dev");
@@ -240,7 +128,7 @@ describe("the cdev node and its sysfs", () => {
   });
 
   test("the vfio-dev region is given back when vfio is unloaded", () => {
-    const w = setup({ bind: [] });
+    const w = iommufdSetup({ bind: [] });
     w.kernel.rmmod("vfio");
     expect(w.p.readFile("/proc/devices")).not.toContain("vfio-dev");
   });
@@ -248,8 +136,8 @@ describe("the cdev node and its sysfs", () => {
 
 describe("before BIND_IOMMUFD", () => {
   test("the device is held by the open file, and the driver's open_device does not run", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
     expect(vdev.refcount).toBe(2);
     expect(vdev.opens).toBe(0);
@@ -270,7 +158,7 @@ describe("before BIND_IOMMUFD", () => {
     ["GROUP_GET_STATUS", VFIO_GROUP_GET_STATUS],
     ["0x1234", 0x1234],
   ])("%s is EINVAL", (_name, request) => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     w.p.poke(
       w.arg,
@@ -289,7 +177,7 @@ describe("before BIND_IOMMUFD", () => {
   );
 
   test("read, write, pread, pwrite and mmap are EINVAL", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     expect(() => w.p.read(fd, w.arg, 4)).toThrowErrno("EINVAL");
     expect(() => w.p.write(fd, w.arg, 4)).toThrowErrno("EINVAL");
@@ -303,8 +191,8 @@ describe("before BIND_IOMMUFD", () => {
   });
 
   test("opening a device whose unregistration began is ENODEV", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
     const file = w.p.fget(fd)!;
     w.kernel.vfs.fput(file);
@@ -320,16 +208,16 @@ describe("before BIND_IOMMUFD", () => {
   });
 
   test("a no-IOMMU device's cdev is noiommu-vfioN and needs CAP_SYS_RAWIO to open (EPERM)", () => {
-    const w = setup({
-      cmdline: "vfio.enable_unsafe_noiommu_mode=1",
-      bind: [DMAT0.name, DMAT1.name],
+    const w = iommufdSetup({
+      noiommu: true,
+      bind: [DMAT0, DMAT1],
     });
     expect(w.p.readdir("/dev/vfio/devices").filter((n) => !n.startsWith("."))).toEqual([
       "noiommu-vfio1",
       "vfio0",
     ]);
     expect(w.p.stat("/dev/vfio/devices/noiommu-vfio1").mode).toBe(S_IFCHR | 0o600);
-    const vdev = vdevOf(w, DMAT1.name);
+    const vdev = vdevOf(w, DMAT1);
     w.p.capset({ effective: w.p.capget().effective.filter((c) => c !== "CAP_SYS_RAWIO") });
     expect(() => w.p.open("/dev/vfio/devices/noiommu-vfio1")).toThrowErrno("EPERM");
     expect(vdev.refcount).toBe(1);
@@ -339,10 +227,10 @@ describe("before BIND_IOMMUFD", () => {
 });
 
 /** One world for the property tests (the cdev stays unbound). */
-let shared: (World & { cdev: number }) | null = null;
-function fixedWorld(): World & { cdev: number } {
+let shared: (IommufdWorld & { cdev: number }) | null = null;
+function fixedWorld(): IommufdWorld & { cdev: number } {
   if (!shared) {
-    const w = setup();
+    const w = iommufdSetup();
     shared = { ...w, cdev: w.p.open(CDEV) };
   }
   return shared;
@@ -350,17 +238,20 @@ function fixedWorld(): World & { cdev: number } {
 
 describe("VFIO_DEVICE_BIND_IOMMUFD", () => {
   test("binds the device: out_devid is its iommufd DEVICE id and the device is opened", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
-    const devid = bind(w, fd);
+    const devid = bindIommufd(w, fd);
     const ictx = ictxOf(w, w.iommufd.fd);
     expect(devid).toBe(vdev.iommufdDevice!.id);
     expect(devicesIn(ictx)).toBe(1);
     expect(vdev.opens).toBe(1);
     expect(vdev.cdevOpened).toBe(true);
     expect(vdev.iommufdAttached).toBe(false);
-    expect(getInfo(w, fd)).toMatchObject({ flags: VFIO_DEVICE_FLAGS_PLATFORM, num_regions: 1 });
+    expect(deviceGetInfo(w, fd)).toMatchObject({
+      flags: VFIO_DEVICE_FLAGS_PLATFORM,
+      num_regions: 1,
+    });
     // The driver's read/write/mmap are reachable now.
     expect(w.p.read(fd, w.arg, 4)).toBe(0);
     expect(w.p.write(fd, w.arg, 4)).toBe(4);
@@ -368,21 +259,21 @@ describe("VFIO_DEVICE_BIND_IOMMUFD", () => {
 
   test("argsz 16 (no token_uuid_ptr), 24, and longer with a zero tail all bind", () => {
     for (const a of [{ argsz: 16 }, { argsz: 24 }, { tail: 8 }, { tail: PAGE - 24 }]) {
-      const w = setup();
+      const w = iommufdSetup();
       const fd = w.p.open(CDEV);
-      expect(bind(w, fd, a)).toBe(vdevOf(w, DMAT0.name).iommufdDevice!.id);
+      expect(bindIommufd(w, fd, a)).toBe(vdevOf(w, DMAT0).iommufdDevice!.id);
     }
   });
 
   test("an unreadable argument is EFAULT", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     expect(() => w.p.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, 0)).toThrowErrno("EFAULT");
   });
 
   fcTest.prop([fc.integer({ min: 0, max: 15 })])("argsz below 16 is EINVAL", (argsz) => {
     const w = fixedWorld();
-    expect(() => bind(w, w.cdev, { argsz })).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, w.cdev, { argsz })).toThrowErrno("EINVAL");
     expect(outDevid(w)).toBe(0xeeee_eeee);
   });
 
@@ -390,81 +281,81 @@ describe("VFIO_DEVICE_BIND_IOMMUFD", () => {
     "a non-zero byte past the struct is E2BIG, before flags and iommufd are looked at",
     (tail) => {
       const w = fixedWorld();
-      expect(() => bind(w, w.cdev, { tail, dirtyTail: true })).toThrowErrno("E2BIG");
-      expect(() => bind(w, w.cdev, { tail, dirtyTail: true, flags: 2, iommufd: -1 })).toThrowErrno(
-        "E2BIG",
-      );
+      expect(() => bindIommufd(w, w.cdev, { tail, dirtyTail: true })).toThrowErrno("E2BIG");
+      expect(() =>
+        bindIommufd(w, w.cdev, { tail, dirtyTail: true, flags: 2, iommufd: -1 }),
+      ).toThrowErrno("E2BIG");
     },
   );
 
   test("a negative iommufd is EINVAL", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    expect(() => bind(w, fd, { iommufd: -1 })).toThrowErrno("EINVAL");
-    expect(() => bind(w, fd, { iommufd: -2 })).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, fd, { iommufd: -1 })).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, fd, { iommufd: -2 })).toThrowErrno("EINVAL");
   });
 
   fcTest.prop([fc.integer({ min: 1, max: 31 })])("an unknown flag is EINVAL", (bit) => {
     const w = fixedWorld();
-    expect(() => bind(w, w.cdev, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, w.cdev, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
   });
 
   test("FLAG_TOKEN to a driver without a token check is EINVAL, before the iommufd is looked up", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    expect(() => bind(w, fd, { flags: VFIO_DEVICE_BIND_FLAG_TOKEN })).toThrowErrno("EINVAL");
-    expect(() => bind(w, fd, { flags: VFIO_DEVICE_BIND_FLAG_TOKEN, iommufd: 999 })).toThrowErrno(
-      "EINVAL",
-    );
+    expect(() => bindIommufd(w, fd, { flags: VFIO_DEVICE_BIND_FLAG_TOKEN })).toThrowErrno("EINVAL");
+    expect(() =>
+      bindIommufd(w, fd, { flags: VFIO_DEVICE_BIND_FLAG_TOKEN, iommufd: 999 }),
+    ).toThrowErrno("EINVAL");
   });
 
   test("an iommufd that is not open is EBADF", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    expect(() => bind(w, fd, { iommufd: 999 })).toThrowErrno("EBADF");
+    expect(() => bindIommufd(w, fd, { iommufd: 999 })).toThrowErrno("EBADF");
   });
 
   test("a file that is not an iommufd is EBADFD (an eventfd, the container, the cdev itself)", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     const efd = w.p.eventfd(0, 0);
     const container = w.p.open("/dev/vfio/vfio");
     for (const other of [efd, container, fd]) {
-      expect(() => bind(w, fd, { iommufd: other })).toThrowErrno("EBADFD");
+      expect(() => bindIommufd(w, fd, { iommufd: other })).toThrowErrno("EBADFD");
     }
     // Nothing was left behind: the next bind works.
-    expect(bind(w, fd)).toBeGreaterThan(0);
+    expect(bindIommufd(w, fd)).toBeGreaterThan(0);
   });
 
   test("a second bind of the same file is EINVAL, whatever the iommufd, and changes nothing", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
-    const devid = bind(w, fd);
-    expect(() => bind(w, fd)).toThrowErrno("EINVAL");
-    expect(() => bind(w, fd, { iommufd: 999 })).toThrowErrno("EINVAL");
+    const devid = bindIommufd(w, fd);
+    expect(() => bindIommufd(w, fd)).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, fd, { iommufd: 999 })).toThrowErrno("EINVAL");
     expect(vdev.iommufdDevice!.id).toBe(devid);
     expect(vdev.opens).toBe(1);
     expect(vdev.group!.cdevDeviceOpenCnt).toBe(1);
-    expect(getInfo(w, fd).num_regions).toBe(1);
+    expect(deviceGetInfo(w, fd).num_regions).toBe(1);
   });
 
   test("binding a second cdev file of a bound device is EINVAL (EBADF is found first)", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     const fd2 = w.p.open(CDEV);
-    expect(() => bind(w, fd2, { iommufd: 999 })).toThrowErrno("EBADF");
-    expect(() => bind(w, fd2)).toThrowErrno("EINVAL");
-    expect(() => getInfo(w, fd2)).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, fd2, { iommufd: 999 })).toThrowErrno("EBADF");
+    expect(() => bindIommufd(w, fd2)).toThrowErrno("EINVAL");
+    expect(() => deviceGetInfo(w, fd2)).toThrowErrno("EINVAL");
     w.p.close(fd2);
     // The first file is untouched.
-    expect(getInfo(w, fd).num_regions).toBe(1);
+    expect(deviceGetInfo(w, fd).num_regions).toBe(1);
   });
 
   test("when out_devid cannot be written the bind is EFAULT and undone", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
     const bytes = vfio_device_bind_iommufd.encode({
       argsz: 16,
@@ -482,54 +373,54 @@ describe("VFIO_DEVICE_BIND_IOMMUFD", () => {
     expect(vdev.cdevOpened).toBe(false);
     expect(vdev.group!.cdevDeviceOpenCnt).toBe(0);
     expect(devicesIn(ictxOf(w, w.iommufd.fd))).toBe(0);
-    expect(() => getInfo(w, fd)).toThrowErrno("EINVAL");
+    expect(() => deviceGetInfo(w, fd)).toThrowErrno("EINVAL");
     // The group is not blocked, and the same file binds afterwards.
     w.p.close(w.p.open(GROUP));
-    expect(bind(w, fd)).toBeGreaterThan(0);
+    expect(bindIommufd(w, fd)).toBeGreaterThan(0);
   });
 
   test("the driver's bind error passes through (EPERM without allow_unsafe_interrupts)", () => {
-    const w = setup({ safe: true });
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup({ safe: true });
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
-    expect(() => bind(w, fd)).toThrowErrno("EPERM");
+    expect(() => bindIommufd(w, fd)).toThrowErrno("EPERM");
     expect(vdev.opens).toBe(0);
     expect(vdev.openCount).toBe(0);
     expect(vdev.group!.cdevDeviceOpenCnt).toBe(0);
     expect(ictxOf(w, w.iommufd.fd).file.refcount).toBe(1);
     w.p.writeFile("/sys/module/iommufd/parameters/allow_unsafe_interrupts", "1");
-    expect(bind(w, fd)).toBeGreaterThan(0);
+    expect(bindIommufd(w, fd)).toBeGreaterThan(0);
   });
 
   test("a no-IOMMU device binds through its cdev to a real iommufd", () => {
-    const w = setup({ cmdline: "vfio.enable_unsafe_noiommu_mode=1", bind: [DMAT1.name] });
+    const w = iommufdSetup({ noiommu: true, bind: [DMAT1] });
     const fd = w.p.open("/dev/vfio/devices/noiommu-vfio0");
-    expect(bind(w, fd)).toBeGreaterThan(0);
-    expect(getInfo(w, fd).num_regions).toBe(1);
+    expect(bindIommufd(w, fd)).toBeGreaterThan(0);
+    expect(deviceGetInfo(w, fd).num_regions).toBe(1);
     const ioas = w.iommufd.ioasAlloc();
-    expect(attach(w, fd, ioas)).not.toBe(ioas);
-    expect(detach(w, fd)).toBe(0);
+    expect(attachPt(w, fd, ioas)).not.toBe(ioas);
+    expect(detachPt(w, fd)).toBe(0);
   });
 });
 
 describe("the group and the cdev exclude each other", () => {
   test("BIND is EBUSY while the group is open, even with a bad iommufd (EINVAL is found first)", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     const gfd = w.p.open(GROUP);
-    expect(() => bind(w, fd)).toThrowErrno("EBUSY");
-    expect(() => bind(w, fd, { iommufd: 999 })).toThrowErrno("EBUSY");
-    expect(() => bind(w, fd, { iommufd: -1 })).toThrowErrno("EINVAL");
+    expect(() => bindIommufd(w, fd)).toThrowErrno("EBUSY");
+    expect(() => bindIommufd(w, fd, { iommufd: 999 })).toThrowErrno("EBUSY");
+    expect(() => bindIommufd(w, fd, { iommufd: -1 })).toThrowErrno("EINVAL");
     w.p.close(gfd);
-    expect(bind(w, fd)).toBeGreaterThan(0);
+    expect(bindIommufd(w, fd)).toBeGreaterThan(0);
   });
 
   test("opening the group is EBUSY while the cdev is bound, and allowed again after close", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
     // An open, unbound cdev does not block the group.
     w.p.close(w.p.open(GROUP));
-    bind(w, fd);
+    bindIommufd(w, fd);
     expect(() => w.p.open(GROUP)).toThrowErrno("EBUSY");
     w.p.close(fd);
     w.p.close(w.p.open(GROUP));
@@ -538,17 +429,15 @@ describe("the group and the cdev exclude each other", () => {
 
 describe("a device fd obtained through the group", () => {
   /** The group set to an iommufd (VFIO compat), and GET_DEVICE_FD. */
-  function groupDeviceFd(w: World): number {
+  function groupDeviceFd(w: IommufdWorld): number {
     const gfd = w.p.open(GROUP);
-    w.p.poke(w.arg, new Uint8Array(new Int32Array([w.iommufd.fd]).buffer));
-    w.p.ioctl(gfd, VFIO_GROUP_SET_CONTAINER, w.arg);
-    w.p.poke(w.arg, new TextEncoder().encode(`${DMAT0.name}\0`));
-    return w.p.ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, w.arg);
+    setContainer(w, gfd, w.iommufd.fd);
+    return getDeviceFd(w, gfd, DMAT0.name);
   }
 
   test("was bound to the iommufd and attached to its compat IOAS at open", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     groupDeviceFd(w);
     const ictx = ictxOf(w, w.iommufd.fd);
     expect(devicesIn(ictx)).toBe(1);
@@ -557,50 +446,50 @@ describe("a device fd obtained through the group", () => {
   });
 
   test("BIND_IOMMUFD is EINVAL; ATTACH/DETACH_IOMMUFD_PT go to the driver (ENOTTY here)", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const dfd = groupDeviceFd(w);
-    expect(() => bind(w, dfd)).toThrowErrno("EINVAL");
-    expect(() => attach(w, dfd, 1)).toThrowErrno("ENOTTY");
-    expect(() => detach(w, dfd)).toThrowErrno("ENOTTY");
-    expect(getInfo(w, dfd).num_regions).toBe(1);
+    expect(() => bindIommufd(w, dfd)).toThrowErrno("EINVAL");
+    expect(() => attachPt(w, dfd, 1)).toThrowErrno("ENOTTY");
+    expect(() => detachPt(w, dfd)).toThrowErrno("ENOTTY");
+    expect(deviceGetInfo(w, dfd).num_regions).toBe(1);
   });
 
   test("BIND_IOMMUFD is ENOTTY without CONFIG_VFIO_DEVICE_CDEV", () => {
-    const w = setup({ config: { CONFIG_VFIO_DEVICE_CDEV: false } });
+    const w = iommufdSetup({ config: { CONFIG_VFIO_DEVICE_CDEV: false } });
     const dfd = groupDeviceFd(w);
-    expect(() => bind(w, dfd)).toThrowErrno("ENOTTY");
+    expect(() => bindIommufd(w, dfd)).toThrowErrno("ENOTTY");
   });
 });
 
 describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
-  function bound(opts: CdevWorldOptions = {}) {
-    const w = setup(opts);
+  function bound(opts: CoreWorldOptions = {}) {
+    const w = iommufdSetup(opts);
     const fd = w.p.open(CDEV);
-    const devid = bind(w, fd);
-    return { ...w, fd, devid, vdev: vdevOf(w, DMAT0.name) };
+    const devid = bindIommufd(w, fd);
+    return { ...w, fd, devid, vdev: vdevOf(w, DMAT0) };
   }
 
   test("attaching to an IOAS gives its automatic HWPT back in pt_id, and DMA flows", () => {
     const w = bound();
     const ioas = w.iommufd.ioasAlloc();
-    const hwpt = attach(w, w.fd, ioas);
+    const hwpt = attachPt(w, w.fd, ioas);
     expect(hwpt).not.toBe(ioas);
     expect(w.vdev.iommufdAttached).toBe(true);
     // Map two pages and let the engine copy one to the other.
     const buf = w.p.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     w.p.poke(buf, new TextEncoder().encode("through the SMMU"));
     w.iommufd.map(ioas, buf, 2 * PAGE, { iova: 0x10_0000n });
-    expect(engineCopy(w, 0x10_1000n, 0x10_0000n, 16) & DMA_TEST_STATUS.ERROR).toBe(0);
+    expect(dmaTestCopy(w, DMAT0, 0x10_1000n, 0x10_0000n, 16) & DMA_TEST_STATUS.ERROR).toBe(0);
     expect(new TextDecoder().decode(w.p.peek(buf + PAGE, 16))).toBe("through the SMMU");
   });
 
   test("attaching the HWPT itself, and the IOAS again, keep the same HWPT (replace)", () => {
     const w = bound();
     const ioas = w.iommufd.ioasAlloc();
-    const hwpt = attach(w, w.fd, ioas);
-    expect(attach(w, w.fd, ioas, { argsz: 16 })).toBe(hwpt);
-    expect(attach(w, w.fd, ioas, { argsz: 64 })).toBe(hwpt);
-    expect(attach(w, w.fd, hwpt)).toBe(hwpt);
+    const hwpt = attachPt(w, w.fd, ioas);
+    expect(attachPt(w, w.fd, ioas, { argsz: 16 })).toBe(hwpt);
+    expect(attachPt(w, w.fd, ioas, { argsz: 64 })).toBe(hwpt);
+    expect(attachPt(w, w.fd, hwpt)).toBe(hwpt);
     expect(() => w.iommufd.destroy(ioas)).toThrowErrno("EBUSY");
     expect(() => w.iommufd.destroy(hwpt)).toThrowErrno("EBUSY");
   });
@@ -608,9 +497,9 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
   test("attaching to a second IOAS replaces: the first IOAS is free and its HWPT gone", () => {
     const w = bound();
     const ioas1 = w.iommufd.ioasAlloc();
-    const hwpt1 = attach(w, w.fd, ioas1);
+    const hwpt1 = attachPt(w, w.fd, ioas1);
     const ioas2 = w.iommufd.ioasAlloc();
-    const hwpt2 = attach(w, w.fd, ioas2);
+    const hwpt2 = attachPt(w, w.fd, ioas2);
     expect(hwpt2).not.toBe(hwpt1);
     w.iommufd.destroy(ioas1);
     expect(() => w.iommufd.destroy(hwpt1)).toThrowErrno("ENOENT");
@@ -622,13 +511,13 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     ["0", 0],
   ])("pt_id %s is ENOENT", (_what, ptId) => {
     const w = bound();
-    expect(() => attach(w, w.fd, ptId)).toThrowErrno("ENOENT");
+    expect(() => attachPt(w, w.fd, ptId)).toThrowErrno("ENOENT");
     expect(w.vdev.iommufdAttached).toBe(false);
   });
 
   test("pt_id naming the device itself is EINVAL", () => {
     const w = bound();
-    expect(() => attach(w, w.fd, w.devid)).toThrowErrno("EINVAL");
+    expect(() => attachPt(w, w.fd, w.devid)).toThrowErrno("EINVAL");
   });
 
   test("an unreadable argument is EFAULT", () => {
@@ -638,12 +527,12 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
 
   fcTest.prop([fc.integer({ min: 0, max: 11 })])("argsz below 12 is EINVAL", (argsz) => {
     const w = boundWorld();
-    expect(() => attach(w, w.fd, w.ioas, { argsz })).toThrowErrno("EINVAL");
+    expect(() => attachPt(w, w.fd, w.ioas, { argsz })).toThrowErrno("EINVAL");
   });
 
   fcTest.prop([fc.integer({ min: 1, max: 31 })])("an unknown flag is EINVAL", (bit) => {
     const w = boundWorld();
-    expect(() => attach(w, w.fd, w.ioas, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
+    expect(() => attachPt(w, w.fd, w.ioas, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
   });
 
   test("ATTACH_PASID to a driver without pasid_attach_ioas is EOPNOTSUPP, whatever argsz", () => {
@@ -651,7 +540,7 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     const ioas = w.iommufd.ioasAlloc();
     for (const argsz of [12, 16]) {
       expect(() =>
-        attach(w, w.fd, ioas, { argsz, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
+        attachPt(w, w.fd, ioas, { argsz, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
       ).toThrowErrno("EOPNOTSUPP");
     }
   });
@@ -661,7 +550,7 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     const ioas = w.iommufd.ioasAlloc();
     for (const argsz of [12, 15]) {
       expect(() =>
-        attach(w, w.fd, ioas, { argsz, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
+        attachPt(w, w.fd, ioas, { argsz, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
       ).toThrowErrno("EINVAL");
     }
   });
@@ -670,7 +559,7 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     const w = bound({ driver: { pasid: true } });
     const ioas = w.iommufd.ioasAlloc();
     expect(() =>
-      attach(w, w.fd, ioas, { argsz: 16, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
+      attachPt(w, w.fd, ioas, { argsz: 16, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 1 }),
     ).toThrowErrno("EINVAL");
     expect(w.vdev.pasids.size).toBe(0);
   });
@@ -679,7 +568,7 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     const w = bound({ driver: { pasid: true } });
     const ioas = w.iommufd.ioasAlloc();
     expect(() =>
-      attach(w, w.fd, ioas, { argsz: 16, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 0x8000_0000 }),
+      attachPt(w, w.fd, ioas, { argsz: 16, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 0x8000_0000 }),
     ).toThrowErrno("ENOSPC");
     expect(w.vdev.pasids.size).toBe(0);
   });
@@ -688,17 +577,17 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
     const w = bound({ driver: { pasid: true } });
     const ioas = w.iommufd.ioasAlloc();
     const pasid0 = { argsz: 16, flags: VFIO_DEVICE_ATTACH_PASID, pasid: 0 };
-    const hwpt = attach(w, w.fd, ioas, pasid0);
-    expect(attach(w, w.fd, ioas, pasid0)).toBe(hwpt);
+    const hwpt = attachPt(w, w.fd, ioas, pasid0);
+    expect(attachPt(w, w.fd, ioas, pasid0)).toBe(hwpt);
     // The plain ops do not know about it: attach is EBUSY, detach a no-op.
-    expect(() => attach(w, w.fd, ioas)).toThrowErrno("EBUSY");
-    expect(detach(w, w.fd)).toBe(0);
-    expect(() => attach(w, w.fd, ioas)).toThrowErrno("EBUSY");
-    expect(detach(w, w.fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 0 })).toBe(0);
-    expect(attach(w, w.fd, ioas)).toBe(hwpt);
-    expect(detach(w, w.fd)).toBe(0);
+    expect(() => attachPt(w, w.fd, ioas)).toThrowErrno("EBUSY");
+    expect(detachPt(w, w.fd)).toBe(0);
+    expect(() => attachPt(w, w.fd, ioas)).toThrowErrno("EBUSY");
+    expect(detachPt(w, w.fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 0 })).toBe(0);
+    expect(attachPt(w, w.fd, ioas)).toBe(hwpt);
+    expect(detachPt(w, w.fd)).toBe(0);
     // Closing with a PASID attached detaches it.
-    attach(w, w.fd, ioas, pasid0);
+    attachPt(w, w.fd, ioas, pasid0);
     w.p.close(w.fd);
     w.iommufd.destroy(ioas);
   });
@@ -719,64 +608,64 @@ describe("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
 
 describe("VFIO_DEVICE_DETACH_IOMMUFD_PT", () => {
   test("detaching when not attached succeeds, as does detaching twice", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
-    expect(detach(w, fd)).toBe(0);
+    bindIommufd(w, fd);
+    expect(detachPt(w, fd)).toBe(0);
     const ioas = w.iommufd.ioasAlloc();
-    const hwpt = attach(w, fd, ioas);
-    expect(detach(w, fd)).toBe(0);
-    expect(detach(w, fd)).toBe(0);
+    const hwpt = attachPt(w, fd, ioas);
+    expect(detachPt(w, fd)).toBe(0);
+    expect(detachPt(w, fd)).toBe(0);
     expect(() => w.iommufd.destroy(hwpt)).toThrowErrno("ENOENT");
     w.iommufd.destroy(ioas);
     // DMA is blocked again: the engine faults.
-    expect(engineCopy(w, 0x10_1000n, 0x10_0000n, 16) & DMA_TEST_STATUS.ERROR).not.toBe(0);
+    expect(dmaTestCopy(w, DMAT0, 0x10_1000n, 0x10_0000n, 16) & DMA_TEST_STATUS.ERROR).not.toBe(0);
   });
 
   test("an unreadable argument is EFAULT", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     expect(() => w.p.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, 0)).toThrowErrno("EFAULT");
   });
 
   fcTest.prop([fc.integer({ min: 0, max: 7 })])("argsz below 8 is EINVAL", (argsz) => {
     const w = boundWorld();
-    expect(() => detach(w, w.fd, { argsz })).toThrowErrno("EINVAL");
+    expect(() => detachPt(w, w.fd, { argsz })).toThrowErrno("EINVAL");
   });
 
   fcTest.prop([fc.integer({ min: 1, max: 31 })])("an unknown flag is EINVAL", (bit) => {
     const w = boundWorld();
-    expect(() => detach(w, w.fd, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
+    expect(() => detachPt(w, w.fd, { flags: (1 << bit) >>> 0 })).toThrowErrno("EINVAL");
   });
 
   test("DETACH_PASID to a driver without pasid_detach_ioas is EOPNOTSUPP", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     expect(() =>
-      detach(w, fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 }),
+      detachPt(w, fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 }),
     ).toThrowErrno("EOPNOTSUPP");
   });
 
   test("DETACH_PASID needs argsz 12 (EINVAL); a PASID never attached detaches fine", () => {
-    const w = setup({ driver: { pasid: true } });
+    const w = iommufdSetup({ driver: { pasid: true } });
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     expect(() =>
-      detach(w, fd, { argsz: 8, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 }),
+      detachPt(w, fd, { argsz: 8, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 }),
     ).toThrowErrno("EINVAL");
-    expect(detach(w, fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 })).toBe(0);
+    expect(detachPt(w, fd, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 1 })).toBe(0);
   });
 });
 
 /** A bound cdev with an IOAS, shared by the property tests of attach and detach. */
-let boundShared: (World & { fd: number; ioas: number }) | null = null;
-function boundWorld(): World & { fd: number; ioas: number } {
+let boundShared: (IommufdWorld & { fd: number; ioas: number }) | null = null;
+function boundWorld(): IommufdWorld & { fd: number; ioas: number } {
   if (!boundShared) {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     boundShared = { ...w, fd, ioas: w.iommufd.ioasAlloc() };
   }
   return boundShared;
@@ -784,12 +673,12 @@ function boundWorld(): World & { fd: number; ioas: number } {
 
 describe("close unbinds", () => {
   test("closing an attached cdev closes, detaches and unbinds the device", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     const ioas = w.iommufd.ioasAlloc();
-    attach(w, fd, ioas);
+    attachPt(w, fd, ioas);
     w.p.close(fd);
     expect(vdev.closes).toBe(1);
     expect(vdev.openCount).toBe(0);
@@ -804,34 +693,34 @@ describe("close unbinds", () => {
   });
 
   test("the bound device keeps its iommufd alive after the iommufd fd is closed", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const fd = w.p.open(CDEV);
-    bind(w, fd);
+    bindIommufd(w, fd);
     const ictx = ictxOf(w, w.iommufd.fd);
     w.iommufd.close();
     expect(w.p.read(fd, w.arg, 4)).toBe(0);
-    expect(getInfo(w, fd).num_regions).toBe(1);
+    expect(deviceGetInfo(w, fd).num_regions).toBe(1);
     w.p.close(fd);
     expect(ictx.iommufd.contexts.has(ictx)).toBe(false);
   });
 
   test("close and reopen bind again, to the same or another iommufd", () => {
-    const w = setup();
+    const w = iommufdSetup();
     for (const argsz of [16, 24, 32]) {
       const fd = w.p.open(CDEV);
-      expect(bind(w, fd, { argsz, tail: Math.max(0, argsz - 24) })).toBeGreaterThan(0);
+      expect(bindIommufd(w, fd, { argsz, tail: Math.max(0, argsz - 24) })).toBeGreaterThan(0);
       w.p.close(fd);
     }
     const other = IommuFd.open(w.p);
     const fd = w.p.open(CDEV);
-    bind(w, fd, { iommufd: other.fd });
+    bindIommufd(w, fd, { iommufd: other.fd });
     expect(devicesIn(ictxOf(w, other.fd))).toBe(1);
     expect(devicesIn(ictxOf(w, w.iommufd.fd))).toBe(0);
   });
 
   test("closing an unbound cdev only drops the device", () => {
-    const w = setup();
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const vdev = vdevOf(w, DMAT0);
     const fd = w.p.open(CDEV);
     w.p.close(fd);
     expect(vdev.closes).toBe(0);
@@ -840,10 +729,10 @@ describe("close unbinds", () => {
 });
 
 test("SysError carries the refusing function", () => {
-  const w = setup();
+  const w = iommufdSetup();
   const fd = w.p.open(CDEV);
   try {
-    bind(w, fd, { iommufd: -1 });
+    bindIommufd(w, fd, { iommufd: -1 });
     expect.unreachable();
   } catch (e) {
     expect(SysError.isInstance(e) && e.fn).toBe("vfio_df_ioctl_bind_iommufd");

@@ -12,7 +12,6 @@ import {
   TAINT_USER,
 } from "@vfio-lab/kernel";
 import {
-  VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_GET_API_VERSION,
   VFIO_GROUP_FLAGS_CONTAINER_SET,
   VFIO_GROUP_FLAGS_VIABLE,
@@ -22,18 +21,20 @@ import {
   VFIO_GROUP_UNSET_CONTAINER,
   VFIO_SET_IOMMU,
   VFIO_TYPE1v2_IOMMU,
-  vfio_device_bind_iommufd,
 } from "@vfio-lab/kernel/uapi";
 import { describe, expect, it } from "vitest";
 import {
+  bindIommufd,
   bindTest,
+  type CoreWorld,
+  containerSetup,
+  coreSetup,
   DMAT0,
   DMAT1,
   dmesg,
   fakeBackend,
-  type GroupWorld,
+  fileOf,
   getDeviceFd,
-  groupSetup,
   groupStatus,
   iommuGroupOf,
   KDRV,
@@ -42,10 +43,10 @@ import {
   registerBackend,
   setContainer,
   TEST_DRIVER,
-  unbind,
+  unbindDriver,
   vdevOf,
   XGMAC,
-} from "../test/group-fixture.js";
+} from "../test/core-fixture.js";
 import {
   vfioDeviceBlockGroup,
   vfioDeviceHasContainer,
@@ -63,53 +64,24 @@ const ALL_CAPS = Object.keys(CAPABILITIES) as CapabilityName[];
 const NO_RAWIO = ALL_CAPS.filter((c) => c !== "CAP_SYS_RAWIO");
 
 /** A world with DMA test 0 on the test driver and a fake type1 backend registered. */
-function dmat0(opts: Parameters<typeof groupSetup>[0] = {}) {
-  const w = groupSetup({ bind: [DMAT0], ...opts });
+function dmat0(opts: Parameters<typeof coreSetup>[0] = {}) {
+  const w = coreSetup({ bind: [DMAT0], ...opts });
   const backend = fakeBackend();
   registerBackend(w, backend);
   return { ...w, backend };
 }
 
-/** open /dev/vfio/vfio, SET_CONTAINER, SET_IOMMU(TYPE1v2): the legacy setup. */
-function containerSetup(w: GroupWorld, groupFd: number): number {
-  const container = w.p.open("/dev/vfio/vfio", O_RDWR);
-  setContainer(w, groupFd, container);
-  w.p.ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-  return container;
-}
-
 /** A directory's entries, sorted, without "." and "..". */
-function ls(w: GroupWorld, path: string): string[] {
+function ls(w: CoreWorld, path: string): string[] {
   return w.p
     .readdir(path)
     .filter((n) => n !== "." && n !== "..")
     .sort();
 }
 
-function fileOf(w: GroupWorld, fd: number) {
-  const file = w.p.fget(fd)!;
-  w.kernel.vfs.fput(file);
-  return file;
-}
-
-/** VFIO_DEVICE_BIND_IOMMUFD on a cdev fd. */
-function bindIommufd(w: GroupWorld, cdevFd: number, iommufd: number): void {
-  w.p.poke(
-    w.arg,
-    vfio_device_bind_iommufd.encode({
-      argsz: vfio_device_bind_iommufd.size,
-      flags: 0,
-      iommufd,
-      out_devid: 0,
-      token_uuid_ptr: 0n,
-    }),
-  );
-  w.p.ioctl(cdevFd, VFIO_DEVICE_BIND_IOMMUFD, w.arg);
-}
-
 describe("group objects", () => {
   it("makes /dev/vfio/1 (0600) and /sys/class/vfio/1 for the first device of IOMMU group 1", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     expect(w.p.readdir("/dev/vfio").sort()).toEqual([".", "..", "1", "devices", "vfio"]);
     const st = w.p.stat("/dev/vfio/1");
     expect(st.mode).toBe(0o020600);
@@ -135,19 +107,19 @@ describe("group objects", () => {
   });
 
   it("numbers group minors lowest free, and names each group after its IOMMU group", () => {
-    const w = groupSetup({ bind: [DMAT0, XGMAC] });
+    const w = coreSetup({ bind: [DMAT0, XGMAC] });
     expect(minor(w.p.stat("/dev/vfio/1").rdev)).toBe(0);
     expect(minor(w.p.stat("/dev/vfio/0").rdev)).toBe(1);
-    unbind(w, DMAT0);
+    unbindDriver(w.p, DMAT0);
     bindTest(w, DMAT0);
     expect(minor(w.p.stat("/dev/vfio/1").rdev)).toBe(0);
   });
 
   it("removes the group with its last device: node, class device and the IOMMU group reference", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const iommuGroup = iommuGroupOf(w, DMAT0);
     const refs = iommuGroup.refs;
-    unbind(w, DMAT0);
+    unbindDriver(w.p, DMAT0);
     expect(w.p.readdir("/dev/vfio").sort()).toEqual([".", "..", "vfio"]);
     expect(() => w.p.open("/dev/vfio/1", O_RDWR)).toThrowErrno("ENOENT");
     expect(w.p.readdir("/sys/class/vfio").filter((n) => !n.startsWith("."))).toEqual([]);
@@ -160,7 +132,7 @@ describe("group objects", () => {
     const w = dmat0();
     const groupFd = w.p.open("/dev/vfio/1", O_RDWR);
     const container = w.p.open("/dev/vfio/vfio", O_RDWR);
-    unbind(w, DMAT0);
+    unbindDriver(w.p, DMAT0);
     expect(w.vfio.groupIda.has(0)).toBe(true);
     expect(() => groupStatus(w, groupFd)).toThrowErrno("ENODEV");
     expect(() => setContainer(w, groupFd, container)).toThrowErrno("ENODEV");
@@ -175,7 +147,7 @@ describe("group objects", () => {
     const w = dmat0();
     const groupFd = w.p.open("/dev/vfio/1", O_RDWR);
     const container = containerSetup(w, groupFd);
-    unbind(w, DMAT0);
+    unbindDriver(w.p, DMAT0);
     expect(w.backend.log.slice(-2)).toEqual(["detach 1", "release"]);
     expect(iommuGroupOf(w, DMAT0).owner).toBeNull();
     // The container is empty again: SET_IOMMU needs a group.
@@ -184,10 +156,10 @@ describe("group objects", () => {
   });
 
   it("refuses a device without an IOMMU group (EINVAL) while no-IOMMU mode is off", () => {
-    const w = groupSetup();
+    const w = coreSetup();
     bindTest(w, DMAT1);
     expect(dmesg(w).at(-1)).toBe(
-      `${TEST_DRIVER} ${DMAT1}: probe with driver ${TEST_DRIVER} failed with error -22`,
+      `${TEST_DRIVER} ${DMAT1.name}: probe with driver ${TEST_DRIVER} failed with error -22`,
     );
     expect(w.p.readdir("/dev/vfio").sort()).toEqual([".", "..", "vfio"]);
     expect(w.kernel.taint.value & (1 << TAINT_USER)).toBe(0);
@@ -195,11 +167,11 @@ describe("group objects", () => {
   });
 
   it("gives a device without an IOMMU a tainting noiommu-N group in no-IOMMU mode", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
     expect(dmesg(w).slice(-3)).toEqual([
-      `${TEST_DRIVER} ${DMAT1}: Adding to iommu group 3`,
-      `${TEST_DRIVER} ${DMAT1}: Adding kernel taint for vfio-noiommu group on device`,
-      `${TEST_DRIVER} ${DMAT1}: Adding kernel taint for vfio-noiommu cdev`,
+      `${TEST_DRIVER} ${DMAT1.name}: Adding to iommu group 3`,
+      `${TEST_DRIVER} ${DMAT1.name}: Adding kernel taint for vfio-noiommu group on device`,
+      `${TEST_DRIVER} ${DMAT1.name}: Adding kernel taint for vfio-noiommu cdev`,
     ]);
     expect(w.kernel.taint.value & (1 << TAINT_USER)).not.toBe(0);
     expect(w.p.stat("/dev/vfio/noiommu-3").mode).toBe(0o020600);
@@ -217,16 +189,16 @@ describe("group objects", () => {
     expect(w.p.readFile(`${ig}/name`)).toBe("vfio-noiommu\n");
     expect(w.p.readFile(`${ig}/type`)).toBe("unknown\n");
     expect(w.p.readFile(`${ig}/reserved_regions`)).toBe("");
-    expect(w.p.readlink(`/sys/bus/platform/devices/${DMAT1}/iommu_group`)).toBe(
+    expect(w.p.readlink(`/sys/bus/platform/devices/${DMAT1.name}/iommu_group`)).toBe(
       "../../../../kernel/iommu_groups/3",
     );
     expect(vdevOf(w, DMAT1).group!.type).toBe(VFIO_NO_IOMMU);
   });
 
   it("takes the fake IOMMU group away with the no-IOMMU device", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
-    unbind(w, DMAT1);
-    expect(dmesg(w)).toContain(`${TEST_DRIVER} ${DMAT1}: Removing from iommu group 3`);
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
+    unbindDriver(w.p, DMAT1);
+    expect(dmesg(w)).toContain(`${TEST_DRIVER} ${DMAT1.name}: Removing from iommu group 3`);
     expect(ls(w, "/sys/kernel/iommu_groups")).toEqual(["0", "1", "2"]);
     expect(w.p.readdir("/dev/vfio").sort()).toEqual([".", "..", "vfio"]);
     // The parameter is read at registration: turned off, the device is refused again.
@@ -236,8 +208,8 @@ describe("group objects", () => {
   });
 
   it("gives an emulated-IOMMU device a plain-numbered group of its own, without taint", () => {
-    const w = groupSetup({ driver: { emulated: true }, bind: [DMAT1] });
-    expect(dmesg(w).at(-1)).toBe(`${TEST_DRIVER} ${DMAT1}: Adding to iommu group 3`);
+    const w = coreSetup({ driver: { emulated: true }, bind: [DMAT1] });
+    expect(dmesg(w).at(-1)).toBe(`${TEST_DRIVER} ${DMAT1.name}: Adding to iommu group 3`);
     expect(w.kernel.taint.value).toBe(0);
     expect(w.p.stat("/dev/vfio/3").mode).toBe(0o020600);
     expect(w.p.readFile("/sys/kernel/iommu_groups/3/name")).toBe("vfio-noiommu\n");
@@ -245,26 +217,26 @@ describe("group objects", () => {
     // No CAP_SYS_RAWIO needed: the driver mediates every DMA.
     const p = w.kernel.spawn({ comm: "user", caps: NO_RAWIO });
     p.close(p.open("/dev/vfio/3", O_RDWR));
-    unbind(w, DMAT1);
+    unbindDriver(w.p, DMAT1);
     expect(ls(w, "/sys/kernel/iommu_groups")).toEqual(["0", "1", "2"]);
   });
 
   it("shares one group between the devices of one IOMMU group, until the last leaves", () => {
-    const w = groupSetup({ mock: true, bind: [MOCK_A, MOCK_B] });
+    const w = coreSetup({ mock: true, bind: [MOCK_A, MOCK_B] });
     const group = vdevOf(w, MOCK_A).group!;
     expect(vdevOf(w, MOCK_B).group).toBe(group);
     expect(group.drivers).toBe(2);
     // GET_DEVICE_FD looks newest first.
-    expect(group.devices.map((d) => d.dev.name)).toEqual([MOCK_B, MOCK_A]);
+    expect(group.devices.map((d) => d.dev.name)).toEqual([MOCK_B.name, MOCK_A.name]);
     expect(w.p.readdir("/sys/class/vfio").filter((n) => !n.startsWith("."))).toEqual(["0"]);
-    unbind(w, MOCK_A);
+    unbindDriver(w.p, MOCK_A);
     expect(group.drivers).toBe(1);
     expect(w.p.stat("/dev/vfio/0").mode).toBe(0o020600);
-    unbind(w, MOCK_B);
+    unbindDriver(w.p, MOCK_B);
     expect(() => w.p.stat("/dev/vfio/0")).toThrowErrno("ENOENT");
   });
   it("registers class vfio and the vfio char region at load, and gives both back at unload", () => {
-    const w = groupSetup();
+    const w = coreSetup();
     expect(w.p.readFile("/proc/devices")).toMatch(/\n\d+ vfio\n/);
     expect(ls(w, "/sys/class/vfio")).toEqual([]);
     w.kernel.rmmod("vfio");
@@ -275,7 +247,7 @@ describe("group objects", () => {
 
 describe("opening the group", () => {
   it("allows one open at a time (EBUSY), whatever the access mode", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => w.p.open("/dev/vfio/1", O_RDWR)).toThrowErrno("EBUSY");
     expect(() => w.p.open("/dev/vfio/1", O_RDONLY)).toThrowErrno("EBUSY");
@@ -286,7 +258,7 @@ describe("opening the group", () => {
   });
 
   it("needs CAP_SYS_RAWIO for a no-IOMMU group (EPERM, before EBUSY)", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
     const fd = w.p.open("/dev/vfio/noiommu-3", O_RDWR);
     w.p.capset({ effective: NO_RAWIO });
     expect(() => w.p.open("/dev/vfio/noiommu-3", O_RDWR)).toThrowErrno("EPERM");
@@ -296,14 +268,14 @@ describe("opening the group", () => {
   });
 
   it("refuses the group while a device of it is bound through its cdev (EBUSY), and the other way round", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const iommufd = w.p.open("/dev/iommu", O_RDWR);
     const cdev = w.p.open("/dev/vfio/devices/vfio0", O_RDWR);
     const groupFd = w.p.open("/dev/vfio/1", O_RDWR);
-    expect(() => bindIommufd(w, cdev, iommufd)).toThrowErrno("EBUSY");
+    expect(() => bindIommufd(w, cdev, { iommufd })).toThrowErrno("EBUSY");
     expect(() => vfioDeviceBlockGroup(vdevOf(w, DMAT0))).toThrowErrno("EBUSY");
     w.p.close(groupFd);
-    bindIommufd(w, cdev, iommufd);
+    bindIommufd(w, cdev, { iommufd });
     expect(vdevOf(w, DMAT0).group!.cdevDeviceOpenCnt).toBe(1);
     expect(() => w.p.open("/dev/vfio/1", O_RDWR)).toThrowErrno("EBUSY");
     w.p.close(cdev);
@@ -312,9 +284,9 @@ describe("opening the group", () => {
   });
 
   it("pins the vfio module while open", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
-    unbind(w, DMAT0);
+    unbindDriver(w.p, DMAT0);
     expect(() => w.kernel.rmmod("vfio")).toThrowErrno("EAGAIN");
     w.p.close(fd);
   });
@@ -322,7 +294,7 @@ describe("opening the group", () => {
 
 describe("VFIO_GROUP_GET_STATUS", () => {
   it("needs argsz ≥ 8 (EINVAL, nothing written) and writes back 8 bytes", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     const fill = () => w.p.poke(w.arg, new Uint8Array(16).fill(0xaa));
     for (const argsz of [0, 7]) {
@@ -338,17 +310,17 @@ describe("VFIO_GROUP_GET_STATUS", () => {
   });
 
   it("faults on a bad pointer (EFAULT)", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => w.p.ioctl(fd, VFIO_GROUP_GET_STATUS, 0)).toThrowErrno("EFAULT");
   });
 
   describe("over argsz", () => {
     // One world for every run: GET_STATUS changes nothing.
-    let world: { w: GroupWorld; fd: number } | null = null;
+    let world: { w: CoreWorld; fd: number } | null = null;
     const get = () => {
       if (!world) {
-        const w = groupSetup({ bind: [DMAT0] });
+        const w = coreSetup({ bind: [DMAT0] });
         world = { w, fd: w.p.open("/dev/vfio/1", O_RDWR) };
       }
       return world;
@@ -379,9 +351,9 @@ describe("VFIO_GROUP_GET_STATUS", () => {
 
 describe("a group shared with a kernel driver", () => {
   it("is not viable while a kernel DMA-API driver owns a device of it", () => {
-    const w = groupSetup({ mock: true, bind: [MOCK_B] });
+    const w = coreSetup({ mock: true, bind: [MOCK_B] });
     registerBackend(w, fakeBackend());
-    expect(w.p.readlink(`/sys/bus/platform/devices/${MOCK_A}/driver`)).toContain(KDRV);
+    expect(w.p.readlink(`/sys/bus/platform/devices/${MOCK_A.name}/driver`)).toContain(KDRV);
     const fd = w.p.open("/dev/vfio/0", O_RDWR);
     expect(groupStatus(w, fd)).toBe(0);
     const container = w.p.open("/dev/vfio/vfio", O_RDWR);
@@ -391,45 +363,45 @@ describe("a group shared with a kernel driver", () => {
     const iommufd = w.p.open("/dev/iommu", O_RDWR);
     setContainer(w, fd, iommufd);
     expect(groupStatus(w, fd)).toBe(VIABLE | SET);
-    expect(() => getDeviceFd(w, fd, MOCK_B)).toThrowErrno("EPERM");
+    expect(() => getDeviceFd(w, fd, MOCK_B.name)).toThrowErrno("EPERM");
     // A device of the group that is not a VFIO device cannot be asked for.
-    expect(() => getDeviceFd(w, fd, MOCK_A)).toThrowErrno("ENODEV");
+    expect(() => getDeviceFd(w, fd, MOCK_A.name)).toThrowErrno("ENODEV");
   });
 
   it("becomes viable once the kernel driver lets go, and then keeps the driver out (EBUSY)", () => {
-    const w = groupSetup({ mock: true, bind: [MOCK_B] });
+    const w = coreSetup({ mock: true, bind: [MOCK_B] });
     registerBackend(w, fakeBackend());
-    unbind(w, MOCK_A);
+    unbindDriver(w.p, MOCK_A);
     const fd = w.p.open("/dev/vfio/0", O_RDWR);
     expect(groupStatus(w, fd)).toBe(VIABLE);
     containerSetup(w, fd);
-    const dev = getDeviceFd(w, fd, MOCK_B);
-    expect(() => w.p.writeFile(`/sys/bus/platform/drivers/${KDRV}/bind`, MOCK_A)).toThrowErrno(
+    const dev = getDeviceFd(w, fd, MOCK_B.name);
+    expect(() => w.p.writeFile(`/sys/bus/platform/drivers/${KDRV}/bind`, MOCK_A.name)).toThrowErrno(
       "EBUSY",
     );
     w.p.close(dev);
     w.p.close(fd);
-    w.p.writeFile(`/sys/bus/platform/drivers/${KDRV}/bind`, MOCK_A);
-    expect(w.p.readlink(`/sys/bus/platform/devices/${MOCK_A}/driver`)).toContain(KDRV);
+    w.p.writeFile(`/sys/bus/platform/drivers/${KDRV}/bind`, MOCK_A.name);
+    expect(w.p.readlink(`/sys/bus/platform/devices/${MOCK_A.name}/driver`)).toContain(KDRV);
   });
 });
 
 describe("VFIO_GROUP_SET_CONTAINER", () => {
   it("faults on a bad pointer (EFAULT)", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => w.p.ioctl(fd, VFIO_GROUP_SET_CONTAINER, 0)).toThrowErrno("EFAULT");
   });
 
   it("refuses a descriptor that is not open (EBADF)", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => setContainer(w, fd, -1)).toThrowErrno("EBADF");
     expect(() => setContainer(w, fd, 999)).toThrowErrno("EBADF");
   });
 
   it("refuses a file that is neither a container nor an iommufd (EBADFD)", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => setContainer(w, fd, w.p.eventfd(0))).toThrowErrno("EBADFD");
     expect(() => setContainer(w, fd, w.p.open("/dev/null", O_RDWR))).toThrowErrno("EBADFD");
@@ -467,7 +439,7 @@ describe("VFIO_GROUP_SET_CONTAINER", () => {
   });
 
   it("puts an iommufd in no-IOMMU mode for a no-IOMMU group", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
     const fd = w.p.open("/dev/vfio/noiommu-3", O_RDWR);
     setContainer(w, fd, w.p.open("/dev/iommu", O_RDWR));
     expect(vdevOf(w, DMAT1).group!.iommufd?.noIommuMode).toBe(true);
@@ -475,7 +447,7 @@ describe("VFIO_GROUP_SET_CONTAINER", () => {
   });
 
   it("refuses to mix IOMMU and no-IOMMU groups in one iommufd (EINVAL), dropping its reference", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT0, DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT0, DMAT1] });
     const real = w.p.open("/dev/vfio/1", O_RDWR);
     const fake = w.p.open("/dev/vfio/noiommu-3", O_RDWR);
     const iommufd = w.p.open("/dev/iommu", O_RDWR);
@@ -508,7 +480,7 @@ describe("VFIO_GROUP_SET_CONTAINER", () => {
 
 describe("VFIO_GROUP_UNSET_CONTAINER", () => {
   it("refuses a group with nothing set (EINVAL)", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => w.p.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER)).toThrowErrno("EINVAL");
   });
@@ -517,8 +489,8 @@ describe("VFIO_GROUP_UNSET_CONTAINER", () => {
     const w = dmat0();
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     containerSetup(w, fd);
-    const d1 = getDeviceFd(w, fd, DMAT0);
-    const d2 = getDeviceFd(w, fd, DMAT0);
+    const d1 = getDeviceFd(w, fd, DMAT0.name);
+    const d2 = getDeviceFd(w, fd, DMAT0.name);
     expect(() => w.p.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER)).toThrowErrno("EBUSY");
     w.p.close(d1);
     expect(() => w.p.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER)).toThrowErrno("EBUSY");
@@ -532,10 +504,10 @@ describe("VFIO_GROUP_UNSET_CONTAINER", () => {
     const w = dmat0();
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     setContainer(w, fd, w.p.open("/dev/iommu", O_RDWR));
-    const d1 = getDeviceFd(w, fd, DMAT0);
+    const d1 = getDeviceFd(w, fd, DMAT0.name);
     w.p.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER);
     expect(groupStatus(w, fd)).toBe(0);
-    expect(() => getDeviceFd(w, fd, DMAT0)).toThrowErrno("EINVAL");
+    expect(() => getDeviceFd(w, fd, DMAT0.name)).toThrowErrno("EINVAL");
     w.p.close(d1);
     expect(groupStatus(w, fd)).toBe(VIABLE);
   });
@@ -545,9 +517,9 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
   it("refuses before SET_CONTAINER (EINVAL) and before SET_IOMMU (EINVAL)", () => {
     const w = dmat0();
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
-    expect(() => getDeviceFd(w, fd, DMAT0)).toThrowErrno("EINVAL");
+    expect(() => getDeviceFd(w, fd, DMAT0.name)).toThrowErrno("EINVAL");
     setContainer(w, fd, w.p.open("/dev/vfio/vfio", O_RDWR));
-    expect(() => getDeviceFd(w, fd, DMAT0)).toThrowErrno("EINVAL");
+    expect(() => getDeviceFd(w, fd, DMAT0.name)).toThrowErrno("EINVAL");
     expect(vdevOf(w, DMAT0).refcount).toBe(1);
   });
 
@@ -556,8 +528,8 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => getDeviceFd(w, fd, "nope")).toThrowErrno("ENODEV");
     expect(() => getDeviceFd(w, fd, "")).toThrowErrno("ENODEV");
-    expect(() => getDeviceFd(w, fd, `${DMAT0}x`)).toThrowErrno("ENODEV");
-    expect(() => getDeviceFd(w, fd, DMAT1)).toThrowErrno("ENODEV");
+    expect(() => getDeviceFd(w, fd, `${DMAT0.name}x`)).toThrowErrno("ENODEV");
+    expect(() => getDeviceFd(w, fd, DMAT1.name)).toThrowErrno("ENODEV");
   });
 
   it("reads the name as strndup_user(PAGE_SIZE): EFAULT, then EINVAL past 4095 bytes", () => {
@@ -576,7 +548,7 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
   });
 
   it("asks the driver's match first: its errno aborts the lookup", () => {
-    const w = groupSetup({
+    const w = coreSetup({
       bind: [DMAT0],
       driver: {
         match: (vdev, name) => {
@@ -589,7 +561,7 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     containerSetup(w, fd);
     expect(() => getDeviceFd(w, fd, "bad")).toThrowErrno("EACCES");
-    w.p.close(getDeviceFd(w, fd, `${DMAT0} vf_token=x`));
+    w.p.close(getDeviceFd(w, fd, `${DMAT0.name} vf_token=x`));
   });
 
   it("opens the device into an O_CLOEXEC, O_RDWR anon file that can pread, as often as asked", () => {
@@ -597,8 +569,8 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     containerSetup(w, fd);
     const vdev = vdevOf(w, DMAT0);
-    const d1 = getDeviceFd(w, fd, DMAT0);
-    const d2 = getDeviceFd(w, fd, DMAT0);
+    const d1 = getDeviceFd(w, fd, DMAT0.name);
+    const d2 = getDeviceFd(w, fd, DMAT0.name);
     expect(d2).toBe(d1 + 1);
     expect(w.p.readlink(`/proc/self/fd/${d1}`)).toBe("anon_inode:[vfio-device]");
     expect(w.p.fcntl(d1, 1)).toBe(1); // F_GETFD: FD_CLOEXEC
@@ -625,22 +597,22 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     p.ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
     p.open("/dev/null", O_RDWR);
     p.open("/dev/null", O_RDWR);
-    expect(() => getDeviceFd({ ...w, p, arg }, fd, DMAT0)).toThrowErrno("EMFILE");
+    expect(() => getDeviceFd({ ...w, p, arg }, fd, DMAT0.name)).toThrowErrno("EMFILE");
     const vdev = vdevOf(w, DMAT0);
     expect(vdev.opens).toBe(0);
     expect(vdev.refcount).toBe(1);
   });
 
   it("gives everything back when the driver's open_device refuses", () => {
-    const w = groupSetup({
+    const w = coreSetup({
       bind: [DMAT0],
-      driver: { openError: new SysError("EIO", "vfio_group_test_open_device") },
+      driver: { openError: new SysError("EIO", "vfio_core_test_open_device") },
     });
     const backend = fakeBackend({ deviceOps: true });
     registerBackend(w, backend);
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     containerSetup(w, fd);
-    expect(() => getDeviceFd(w, fd, DMAT0)).toThrowErrno("EIO");
+    expect(() => getDeviceFd(w, fd, DMAT0.name)).toThrowErrno("EIO");
     const vdev = vdevOf(w, DMAT0);
     expect(vdev.refcount).toBe(1);
     expect(vdev.openCount).toBe(0);
@@ -656,7 +628,7 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     const w = dmat0();
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     containerSetup(w, fd);
-    const dev = getDeviceFd(w, fd, DMAT0);
+    const dev = getDeviceFd(w, fd, DMAT0.name);
     const group = vdevOf(w, DMAT0).group!;
     w.p.close(fd);
     expect(group.openedFile).not.toBeNull();
@@ -674,11 +646,11 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     setContainer(w, fd, w.p.open("/dev/iommu", O_RDWR));
     const vdev = vdevOf(w, DMAT0);
-    const d1 = getDeviceFd(w, fd, DMAT0);
+    const d1 = getDeviceFd(w, fd, DMAT0.name);
     expect(vdev.iommufdDevice).not.toBeNull();
     expect(vdev.iommufdAttached).toBe(true);
     expect(iommuGroupOf(w, DMAT0).owner).not.toBeNull();
-    const d2 = getDeviceFd(w, fd, DMAT0);
+    const d2 = getDeviceFd(w, fd, DMAT0.name);
     expect(vdev.opens).toBe(1);
     // The iommufd path does not pin the group file.
     expect(fileOf(w, fd).refcount).toBe(1);
@@ -689,29 +661,29 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
   });
 
   it("warns who opened a no-IOMMU device, and needs CAP_SYS_RAWIO to (EPERM)", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
     const fd = w.p.open("/dev/vfio/noiommu-3", O_RDWR);
     const container = w.p.open("/dev/vfio/vfio", O_RDWR);
     setContainer(w, fd, container);
     w.p.ioctl(container, VFIO_SET_IOMMU, 8);
     w.p.capset({ effective: NO_RAWIO });
-    expect(() => getDeviceFd(w, fd, DMAT1)).toThrowErrno("EPERM");
+    expect(() => getDeviceFd(w, fd, DMAT1.name)).toThrowErrno("EPERM");
     w.p.capset({ effective: ALL_CAPS });
-    const dev = getDeviceFd(w, fd, DMAT1);
+    const dev = getDeviceFd(w, fd, DMAT1.name);
     expect(dmesg(w).at(-1)).toBe(
-      `${TEST_DRIVER} ${DMAT1}: vfio-noiommu device opened by user (vmm:${w.p.pid})`,
+      `${TEST_DRIVER} ${DMAT1.name}: vfio-noiommu device opened by user (vmm:${w.p.pid})`,
     );
     w.p.close(dev);
   });
 
   it("opens a no-IOMMU device through an iommufd without binding it, unless translation was asked for (EPERM)", () => {
-    const w = groupSetup({ noiommu: true, bind: [DMAT1] });
+    const w = coreSetup({ noiommu: true, bind: [DMAT1] });
     const fd = w.p.open("/dev/vfio/noiommu-3", O_RDWR);
     setContainer(w, fd, w.p.open("/dev/iommu", O_RDWR));
     w.p.capset({ effective: NO_RAWIO });
-    expect(() => getDeviceFd(w, fd, DMAT1)).toThrowErrno("EPERM");
+    expect(() => getDeviceFd(w, fd, DMAT1.name)).toThrowErrno("EPERM");
     w.p.capset({ effective: ALL_CAPS });
-    const dev = getDeviceFd(w, fd, DMAT1);
+    const dev = getDeviceFd(w, fd, DMAT1.name);
     const vdev = vdevOf(w, DMAT1);
     expect(vdev.iommufdDevice).toBeNull();
     expect(vdev.opens).toBe(1);
@@ -719,7 +691,7 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
   });
 
   it("answers ENOTTY for any other ioctl", () => {
-    const w = groupSetup({ bind: [DMAT0] });
+    const w = coreSetup({ bind: [DMAT0] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     expect(() => w.p.ioctl(fd, VFIO_GET_API_VERSION)).toThrowErrno("ENOTTY");
     expect(() => w.p.ioctl(fd, 0x1234)).toThrowErrno("ENOTTY");
@@ -728,7 +700,7 @@ describe("VFIO_GROUP_GET_DEVICE_FD", () => {
 
 describe("what other modules ask of a group file", () => {
   it("recognises a group file, its devices and their coherency", () => {
-    const w = groupSetup({ bind: [DMAT0, XGMAC] });
+    const w = coreSetup({ bind: [DMAT0, XGMAC] });
     const fd = w.p.open("/dev/vfio/1", O_RDWR);
     const file = fileOf(w, fd);
     const vdev = vdevOf(w, DMAT0);
@@ -746,7 +718,7 @@ describe("what other modules ask of a group file", () => {
   });
 
   it("has no groups at all without CONFIG_VFIO_GROUP", () => {
-    const w = groupSetup({ config: { CONFIG_VFIO_GROUP: false }, bind: [DMAT0] });
+    const w = coreSetup({ config: { CONFIG_VFIO_GROUP: false }, bind: [DMAT0] });
     expect(w.p.readdir("/dev/vfio").sort()).toEqual([".", "..", "devices"]);
     expect(() => w.p.stat("/sys/class/vfio")).toThrowErrno("ENOENT");
     const vdev = vdevOf(w, DMAT0);

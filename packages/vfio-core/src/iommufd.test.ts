@@ -4,7 +4,7 @@
  * end to end through a cdev (an emulated-IOMMU device whose "DMA" is the driver pinning pages).
  */
 
-import { IommuFd, type IommufdCtx, iommufdVfioCompatIoasCreate } from "@vfio-lab/iommufd";
+import { IommuFd, iommufdVfioCompatIoasCreate } from "@vfio-lab/iommufd";
 import {
   errno,
   IOMMU_READ,
@@ -14,23 +14,19 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "@vfio-lab/kernel";
-import {
-  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
-  VFIO_DEVICE_DETACH_IOMMUFD_PT,
-  vfio_device_attach_iommufd_pt,
-  vfio_device_bind_iommufd,
-  vfio_device_detach_iommufd_pt,
-} from "@vfio-lab/kernel/uapi";
 import { describe, expect, test } from "vitest";
 import {
-  type CdevWorld,
-  cdevSetup,
+  attachPt,
+  bindIommufd,
   DMAT0,
   DMAT1,
-  type TestDriverOptions,
+  detachPt,
+  dmesg,
+  type IommufdWorld,
+  ictxOf,
+  iommufdSetup,
   vdevOf,
-} from "../test/cdev-test-driver.js";
+} from "../test/core-fixture.js";
 import {
   vfioIommufdCompatAttachIoas,
   vfioIommufdDeviceHasCompatIoas,
@@ -57,82 +53,40 @@ import {
 
 const PAGE = 4096;
 
-interface World extends CdevWorld {
-  readonly iommufd: IommuFd;
-}
-
-function setup(driver: TestDriverOptions = {}): World {
-  const w = cdevSetup({ driver });
-  return { ...w, iommufd: IommuFd.open(w.p) };
-}
-
-function ictxOf(w: CdevWorld, fd: number): IommufdCtx {
-  const file = w.p.fget(fd)!;
-  w.kernel.vfs.fput(file);
-  return file.privateData as IommufdCtx;
-}
-
-function bind(w: World, path: string): { fd: number; devid: number } {
+/** open() and VFIO_DEVICE_BIND_IOMMUFD to the world's iommufd. */
+function openBound(w: IommufdWorld, path: string): { fd: number; devid: number } {
   const fd = w.p.open(path);
-  w.p.poke(
-    w.arg,
-    vfio_device_bind_iommufd.encode({
-      argsz: 24,
-      flags: 0,
-      iommufd: w.iommufd.fd,
-      out_devid: 0,
-      token_uuid_ptr: 0n,
-    }),
-  );
-  w.p.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, w.arg);
-  return { fd, devid: vfio_device_bind_iommufd.decode(w.p.peek(w.arg, 24)).out_devid };
-}
-
-function attach(w: CdevWorld, fd: number, ptId: number): number {
-  w.p.poke(
-    w.arg,
-    vfio_device_attach_iommufd_pt.encode({ argsz: 12, flags: 0, pt_id: ptId, pasid: 0 }),
-  );
-  w.p.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, w.arg);
-  return vfio_device_attach_iommufd_pt.decode(w.p.peek(w.arg, 16)).pt_id;
-}
-
-function detach(w: CdevWorld, fd: number): void {
-  w.p.poke(w.arg, vfio_device_detach_iommufd_pt.encode({ argsz: 8, flags: 0, pasid: 0 }));
-  w.p.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, w.arg);
+  return { fd, devid: bindIommufd(w, fd) };
 }
 
 /** The WARNING lines iommufd.c printed. */
-function warnings(w: CdevWorld): string[] {
-  return w.kernel
-    .dmesg()
-    .map((l) => l.replace(/^\[[ .0-9]+\] /, ""))
-    .filter((l) => l.startsWith("WARNING: drivers/vfio/iommufd.c:"));
+function warnings(w: IommufdWorld): string[] {
+  return dmesg(w).filter((l) => l.startsWith("WARNING: drivers/vfio/iommufd.c:"));
 }
 
 describe("vfio_iommufd_get_dev_id()", () => {
   test("a device bound to the context answers its DEVICE id", () => {
-    const w = setup();
-    const { devid } = bind(w, "/dev/vfio/devices/vfio0");
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup();
+    const { devid } = openBound(w, "/dev/vfio/devices/vfio0");
+    const vdev = vdevOf(w, DMAT0);
     expect(vfioIommufdGetDevId(vdev, ictxOf(w, w.iommufd.fd))).toBe(devid);
     expect(vfioIommufdDeviceIctx(vdev)).toBe(ictxOf(w, w.iommufd.fd));
   });
 
   test("-ENOENT when the context owns the device's group through another device", () => {
-    const w = setup();
-    bind(w, "/dev/vfio/devices/vfio0");
+    const w = iommufdSetup();
+    openBound(w, "/dev/vfio/devices/vfio0");
     // An unbound vfio_device of the same physical device stands in for a group sibling.
-    const sibling = new VfioCoreDevice(w.kernel, vdevOf(w, DMAT0.name).dev, { name: "sibling" });
+    const sibling = new VfioCoreDevice(w.kernel, vdevOf(w, DMAT0).dev, { name: "sibling" });
     expect(vfioIommufdDeviceIctx(sibling)).toBeNull();
     expect(vfioIommufdGetDevId(sibling, ictxOf(w, w.iommufd.fd))).toBe(-errno("ENOENT"));
   });
 
   test("-ENODEV for a device the context does not own, or one without an IOMMU group", () => {
-    const w = setup();
-    bind(w, "/dev/vfio/devices/vfio0");
+    const w = iommufdSetup();
+    openBound(w, "/dev/vfio/devices/vfio0");
     const other = IommuFd.open(w.p);
-    expect(vfioIommufdGetDevId(vdevOf(w, DMAT0.name), ictxOf(w, other.fd))).toBe(-errno("ENODEV"));
+    expect(vfioIommufdGetDevId(vdevOf(w, DMAT0), ictxOf(w, other.fd))).toBe(-errno("ENODEV"));
     const dev = w.kernel.drivers.findDevice("platform", DMAT1.name)!;
     const noGroup = new VfioCoreDevice(w.kernel, dev, { name: "nogroup" });
     expect(vfioIommufdGetDevId(noGroup, ictxOf(w, w.iommufd.fd))).toBe(-errno("ENODEV"));
@@ -141,32 +95,32 @@ describe("vfio_iommufd_get_dev_id()", () => {
 
 describe("the compat IOAS helpers of the group path", () => {
   test("has_compat_ioas is false until the context has a compat IOAS", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const ictx = ictxOf(w, w.iommufd.fd);
-    const vdev = vdevOf(w, DMAT0.name);
+    const vdev = vdevOf(w, DMAT0);
     expect(vfioIommufdDeviceHasCompatIoas(vdev, ictx)).toBe(false);
     iommufdVfioCompatIoasCreate(ictx);
     expect(vfioIommufdDeviceHasCompatIoas(vdev, ictx)).toBe(true);
   });
 
   test("compat_attach_ioas is ENODEV without a compat IOAS, and attaches with one", () => {
-    const w = setup();
-    const { fd } = bind(w, "/dev/vfio/devices/vfio0");
+    const w = iommufdSetup();
+    const { fd } = openBound(w, "/dev/vfio/devices/vfio0");
     const ictx = ictxOf(w, w.iommufd.fd);
-    const vdev = vdevOf(w, DMAT0.name);
+    const vdev = vdevOf(w, DMAT0);
     expect(() => vfioIommufdCompatAttachIoas(vdev, ictx)).toThrowErrno("ENODEV");
     expect(vdev.iommufdAttached).toBe(false);
     iommufdVfioCompatIoasCreate(ictx);
     vfioIommufdCompatAttachIoas(vdev, ictx);
     expect(vdev.iommufdAttached).toBe(true);
-    detach(w, fd);
+    detachPt(w, fd);
   });
 });
 
 describe("the physical operations refuse an unbound device with a WARN", () => {
   test("attach_ioas and pasid_attach_ioas: WARN and EINVAL", () => {
-    const w = setup({ pasid: true });
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup({ driver: { pasid: true } });
+    const vdev = vdevOf(w, DMAT0);
     expect(() => vfioIommufdPhysicalAttachIoas(vdev, 1)).toThrowErrno("EINVAL");
     expect(() => vfioIommufdPhysicalPasidAttachIoas(vdev, 1, 1)).toThrowErrno("EINVAL");
     expect(warnings(w)).toEqual([
@@ -178,18 +132,18 @@ describe("the physical operations refuse an unbound device with a WARN", () => {
   });
 
   test("detach_ioas and pasid_detach_ioas: WARN and nothing else", () => {
-    const w = setup({ pasid: true });
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup({ driver: { pasid: true } });
+    const vdev = vdevOf(w, DMAT0);
     vfioIommufdPhysicalDetachIoas(vdev);
     vfioIommufdPhysicalPasidDetachIoas(vdev, 1);
     expect(warnings(w)).toHaveLength(2);
   });
 
   test("a bound device warns about nothing", () => {
-    const w = setup({ pasid: true });
-    const { fd } = bind(w, "/dev/vfio/devices/vfio0");
-    detach(w, fd);
-    const vdev = vdevOf(w, DMAT0.name);
+    const w = iommufdSetup({ driver: { pasid: true } });
+    const { fd } = openBound(w, "/dev/vfio/devices/vfio0");
+    detachPt(w, fd);
+    const vdev = vdevOf(w, DMAT0);
     vfioIommufdPhysicalPasidDetachIoas(vdev, 5);
     expect(warnings(w)).toEqual([]);
   });
@@ -223,7 +177,7 @@ const emulatedOps: VfioDeviceOps<EmulatedDevice> = {
 };
 
 /** Registers an emulated device on the IOMMU-less engine: /dev/vfio/devices/vfio1. */
-function emulated(w: World): EmulatedDevice {
+function emulated(w: IommufdWorld): EmulatedDevice {
   const dev = w.kernel.drivers.findDevice("platform", DMAT1.name)!;
   const vdev = vfioInitDevice(new EmulatedDevice(w.kernel, dev, emulatedOps));
   vfioRegisterEmulatedIommuDev(vdev);
@@ -234,10 +188,10 @@ const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
 
 describe("the emulated operations", () => {
   test("bind makes an iommufd access whose id is the dev_id; close destroys it", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const vdev = emulated(w);
     expect(vdev.name).toBe("vfio1");
-    const { fd, devid } = bind(w, "/dev/vfio/devices/vfio1");
+    const { fd, devid } = openBound(w, "/dev/vfio/devices/vfio1");
     const ictx = ictxOf(w, w.iommufd.fd);
     expect(vdev.iommufdAccess!.id).toBe(devid);
     expect(ictx.objects.peek(devid)?.type).toBe("ACCESS");
@@ -248,27 +202,27 @@ describe("the emulated operations", () => {
   });
 
   test("attach reports the IOAS itself; a non-IOAS pt_id is ENOENT", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const vdev = emulated(w);
-    const { fd, devid } = bind(w, "/dev/vfio/devices/vfio1");
-    expect(() => attach(w, fd, devid)).toThrowErrno("ENOENT");
+    const { fd, devid } = openBound(w, "/dev/vfio/devices/vfio1");
+    expect(() => attachPt(w, fd, devid)).toThrowErrno("ENOENT");
     expect(vdev.iommufdAttached).toBe(false);
     const ioas = w.iommufd.ioasAlloc();
-    expect(attach(w, fd, ioas)).toBe(ioas);
+    expect(attachPt(w, fd, ioas)).toBe(ioas);
     expect(vdev.iommufdAttached).toBe(true);
     // The access holds the IOAS.
     expect(() => w.iommufd.destroy(ioas)).toThrowErrno("EBUSY");
-    detach(w, fd);
+    detachPt(w, fd);
     expect(vdev.iommufdAttached).toBe(false);
     w.iommufd.destroy(ioas);
   });
 
   test("an unmap of pinned IOVA reaches dma_unmap, which unpins, and the unmap completes", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const vdev = emulated(w);
-    const { fd } = bind(w, "/dev/vfio/devices/vfio1");
+    const { fd } = openBound(w, "/dev/vfio/devices/vfio1");
     const ioas = w.iommufd.ioasAlloc();
-    attach(w, fd, ioas);
+    attachPt(w, fd, ioas);
     const buf = w.p.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     w.p.poke(buf, new TextEncoder().encode("pinned"));
     const iova = w.iommufd.map(ioas, buf, 2 * PAGE, { iova: 0x10_0000n });
@@ -284,13 +238,13 @@ describe("the emulated operations", () => {
   });
 
   test("attaching again replaces: the driver is told the whole old IOAS is gone", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const vdev = emulated(w);
-    const { fd } = bind(w, "/dev/vfio/devices/vfio1");
+    const { fd } = openBound(w, "/dev/vfio/devices/vfio1");
     const ioas1 = w.iommufd.ioasAlloc();
     const ioas2 = w.iommufd.ioasAlloc();
-    attach(w, fd, ioas1);
-    expect(attach(w, fd, ioas2)).toBe(ioas2);
+    attachPt(w, fd, ioas1);
+    expect(attachPt(w, fd, ioas2)).toBe(ioas2);
     expect(vdev.unmaps).toEqual([[0n, ULONG_MAX]]);
     w.iommufd.destroy(ioas1);
     expect(() => w.iommufd.destroy(ioas2)).toThrowErrno("EBUSY");
@@ -304,7 +258,7 @@ describe("the emulated operations", () => {
   });
 
   test("detach of an unbound emulated device WARNs; unbind of one does nothing", () => {
-    const w = setup();
+    const w = iommufdSetup();
     const vdev = emulated(w);
     vfioIommufdEmulatedUnbind(vdev);
     vfioIommufdEmulatedDetachIoas(vdev);

@@ -7,7 +7,7 @@
  */
 
 import { test as fcTest } from "@fast-check/vitest";
-import { boards, DMA_TEST_CTRL, DMA_TEST_STATUS, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
+import { boards, DMA_TEST_STATUS, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
 import {
   __VFIO_RESERVED_TYPE1_NESTING_IOMMU,
   type ErrnoName,
@@ -34,8 +34,6 @@ import {
   VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
   VFIO_DMA_UNMAP_FLAG_VADDR,
   VFIO_GET_API_VERSION,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_SET_CONTAINER,
   VFIO_IOMMU_DIRTY_PAGES,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
   VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
@@ -67,7 +65,18 @@ import {
 } from "@vfio-lab/kernel";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { cdevSetup } from "../test/cdev-test-driver.js";
+import {
+  type BoardDev,
+  coreSetup,
+  DMAT0,
+  dmaTestCopy,
+  dmesg,
+  getDeviceFd,
+  iommuGroupOf,
+  setContainer,
+  unbindDriver,
+  XGMAC,
+} from "../test/core-fixture.js";
 import { VFIO_EMULATED_IOMMU, VFIO_IOMMU, VfioCoreDevice, type VfioDeviceOps } from "./vfio.js";
 import {
   DIRTY_BITMAP_SIZE_MAX,
@@ -89,9 +98,6 @@ const IOVA = 0x1000_0000n;
 /** The SMMU domain's aperture end (48-bit input addresses). */
 const APERTURE_END = (1n << 48n) - 1n;
 
-const DMAT0 = { name: "c030000.dma-test", base: 0x0c03_0000 };
-const XGMAC = { name: "c010000.ethernet", base: 0x0c01_0000 };
-
 interface World {
   readonly soc: Soc;
   readonly kernel: Kernel;
@@ -109,14 +115,12 @@ interface WorldOptions {
 }
 
 /** Unbinds the kernel driver of a platform device and claims its group, as VFIO would. */
-function claimGroup(kernel: Kernel, name: string): IommuGroup {
+function claimGroup(kernel: Kernel, dev: BoardDev): IommuGroup {
   const admin = kernel.spawn({ comm: "admin" });
-  admin.writeFile(`/sys/bus/platform/devices/${name}/driver/unbind`, name);
+  unbindDriver(admin, dev);
   admin.exit();
-  const dev = kernel.drivers.findDevice("platform", name);
-  const group = dev ? kernel.iommu.deviceGroup(dev) : null;
-  if (!group) throw new Error(`${name} has no IOMMU group`);
-  kernel.iommu.iommuGroupClaimDmaOwner(group, { owner: name });
+  const group = iommuGroupOf({ kernel }, dev);
+  kernel.iommu.iommuGroupClaimDmaOwner(group, { owner: dev.name });
   return group;
 }
 
@@ -131,7 +135,7 @@ function setup(o: WorldOptions = {}): World {
     ...o.params,
   });
   const p = kernel.spawn(o.spawn ?? { comm: "vmm" });
-  const group = claimGroup(kernel, DMAT0.name);
+  const group = claimGroup(kernel, DMAT0);
   return { soc, kernel, t, p, arg: p.malloc(PAGE_SIZE), group };
 }
 
@@ -216,11 +220,6 @@ function buffer(p: Process, pages: number): number {
   return va;
 }
 
-/** dmesg without the timestamps. */
-function dmesg(w: World): string[] {
-  return w.kernel.dmesg().map((line) => line.replace(/^\[[ 0-9.]+\] /, ""));
-}
-
 /** The domain group 1 translates through. */
 function domainOf(w: World, iommu: VfioIommu) {
   const d = w.t.ops.groupIommuDomain?.(iommu, w.group);
@@ -245,21 +244,6 @@ function snapshot(w: World, iommu: VfioIommu | null) {
     groupDomain: w.group.domain,
     vaddrInvalid: iommu?.vaddrInvalidCount,
   };
-}
-
-/** Copies `len` bytes with the DMA test engine from bus address `src` to `dst`: STATUS. */
-function dmaTestCopy(w: World, dst: bigint, src: bigint, len: number): number {
-  const bus = w.soc.bus;
-  const wr = (off: number, v: number) => bus.write(DMAT0.base + off, 4, v >>> 0);
-  wr(0x20, DMA_TEST_STATUS.DONE | DMA_TEST_STATUS.ERROR);
-  wr(0x08, Number(src & 0xffff_ffffn));
-  wr(0x0c, Number(src >> 32n));
-  wr(0x10, Number(dst & 0xffff_ffffn));
-  wr(0x14, Number(dst >> 32n));
-  wr(0x18, len);
-  wr(0x1c, DMA_TEST_CTRL.START | (DMA_TEST_CTRL.MODE_COPY << DMA_TEST_CTRL.MODE_SHIFT));
-  w.soc.runUntilIdle();
-  return bus.read(DMAT0.base + 0x20, 4);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +359,7 @@ describe("vfio_iommu_type1_attach_group", () => {
     const iommu = setIommu(w);
     mapDma(w, iommu, { vaddr: buffer(w.p, 1), iova: IOVA, size: PAGE_SIZE });
     unmapDma(w, iommu, IOVA, BigInt(PAGE_SIZE), VFIO_DMA_UNMAP_FLAG_VADDR);
-    const g0 = claimGroup(w.kernel, XGMAC.name);
+    const g0 = claimGroup(w.kernel, XGMAC);
     expect(() => w.t.ops.attachGroup(iommu, g0, VFIO_IOMMU)).toThrowErrno("EBUSY");
     expect(g0.domain).toBe(g0.blockingDomain);
   });
@@ -424,7 +408,7 @@ describe("vfio_iommu_type1_attach_group", () => {
     const iommu = setIommu(w);
     const va = buffer(w.p, 4);
     mapDma(w, iommu, { vaddr: va, iova: IOVA, size: 4 * PAGE_SIZE });
-    const g0 = claimGroup(w.kernel, XGMAC.name);
+    const g0 = claimGroup(w.kernel, XGMAC);
     w.t.ops.attachGroup(iommu, g0, VFIO_IOMMU);
     expect(iommu.domainList).toHaveLength(1);
     expect(iommu.domainList[0]?.groupList.map((g) => g.iommuGroup)).toEqual([g0, w.group]);
@@ -539,7 +523,7 @@ describe("vfio_iommu_type1_detach_group", () => {
   test("one of two groups: the shared domain and the mappings stay", () => {
     const w = setup();
     const iommu = setIommu(w);
-    const g0 = claimGroup(w.kernel, XGMAC.name);
+    const g0 = claimGroup(w.kernel, XGMAC);
     w.t.ops.attachGroup(iommu, g0, VFIO_IOMMU);
     mapDma(w, iommu, { vaddr: buffer(w.p, 1), iova: IOVA, size: PAGE_SIZE });
     w.t.ops.detachGroup(iommu, g0);
@@ -690,7 +674,9 @@ describe("VFIO_IOMMU_MAP_DMA", () => {
     expect(w.p.mm.lockedVm).toBe(4);
     // The engine copies page 0 to page 2 through the SMMU.
     w.p.poke(va, new TextEncoder().encode("through the SMMU"));
-    expect(dmaTestCopy(w, IOVA + 2n * BigInt(PAGE_SIZE), IOVA, 16) & DMA_TEST_STATUS.ERROR).toBe(0);
+    expect(
+      dmaTestCopy(w, DMAT0, IOVA + 2n * BigInt(PAGE_SIZE), IOVA, 16) & DMA_TEST_STATUS.ERROR,
+    ).toBe(0);
     expect(new TextDecoder().decode(w.p.peek(va + 2 * PAGE_SIZE, 16))).toBe("through the SMMU");
 
     expect(unmapDma(w, iommu, IOVA, 4n * BigInt(PAGE_SIZE))).toBe(4n * BigInt(PAGE_SIZE));
@@ -698,7 +684,7 @@ describe("VFIO_IOMMU_MAP_DMA", () => {
     expect(w.kernel.allocator.totalPins).toBe(pins);
     expect(w.p.mm.lockedVm).toBe(0);
     expect(
-      dmaTestCopy(w, IOVA + 2n * BigInt(PAGE_SIZE), IOVA, 16) & DMA_TEST_STATUS.ERROR,
+      dmaTestCopy(w, DMAT0, IOVA + 2n * BigInt(PAGE_SIZE), IOVA, 16) & DMA_TEST_STATUS.ERROR,
     ).not.toBe(0);
   });
 
@@ -709,8 +695,8 @@ describe("VFIO_IOMMU_MAP_DMA", () => {
     mapDma(w, iommu, { vaddr: va, iova: IOVA, size: PAGE_SIZE, flags: VFIO_DMA_MAP_FLAG_READ });
     mapDma(w, iommu, { vaddr: va + PAGE_SIZE, iova: IOVA + 0x1000n, size: PAGE_SIZE });
     expect(iommu.dmas().map((d) => d.prot)).toEqual([IOMMU_READ, IOMMU_READ | IOMMU_WRITE]);
-    expect(dmaTestCopy(w, IOVA + 0x1000n, IOVA, 8) & DMA_TEST_STATUS.ERROR).toBe(0);
-    expect(dmaTestCopy(w, IOVA, IOVA + 0x1000n, 8) & DMA_TEST_STATUS.ERROR).not.toBe(0);
+    expect(dmaTestCopy(w, DMAT0, IOVA + 0x1000n, IOVA, 8) & DMA_TEST_STATUS.ERROR).toBe(0);
+    expect(dmaTestCopy(w, DMAT0, IOVA, IOVA + 0x1000n, 8) & DMA_TEST_STATUS.ERROR).not.toBe(0);
   });
 
   test("physically contiguous pages are pinned and mapped as runs, not page by page", () => {
@@ -1663,7 +1649,7 @@ describe("vfio_iommu_type1_release", () => {
     const w = setup();
     const start = snapshot(w, null);
     const iommu = setIommu(w);
-    const g0 = claimGroup(w.kernel, XGMAC.name);
+    const g0 = claimGroup(w.kernel, XGMAC);
     w.t.ops.attachGroup(iommu, g0, VFIO_IOMMU);
     for (let i = 0; i < 4; i++) {
       mapDma(w, iommu, {
@@ -1788,15 +1774,11 @@ describe("the vfio_iommu_type1 module behind /dev/vfio/vfio", () => {
 
   /** The board with vfio, the test bus driver on c030000.dma-test (group 1) and type1 loaded. */
   function vfioSetup(cmdline = "vfio_iommu_type1.allow_unsafe_interrupts=1") {
-    const w = cdevSetup({ cmdline });
+    const w = coreSetup({ cmdline, bind: [DMAT0] });
     w.kernel.modprobe(vfioIommuType1Module);
-    const p = w.p;
-    const container = p.open("/dev/vfio/vfio");
-    const group = p.open("/dev/vfio/1");
-    const fdArg = new Uint8Array(4);
-    new DataView(fdArg.buffer).setInt32(0, container, true);
-    p.poke(w.arg, fdArg);
-    p.ioctl(group, VFIO_GROUP_SET_CONTAINER, w.arg);
+    const container = w.p.open("/dev/vfio/vfio");
+    const group = w.p.open(`/dev/vfio/${DMAT0.group}`);
+    setContainer(w, group, container);
     return { ...w, container, group };
   }
 
@@ -1816,7 +1798,7 @@ describe("the vfio_iommu_type1 module behind /dev/vfio/vfio", () => {
   }
 
   test("modprobe registers the backend with vfio, rmmod takes it away", () => {
-    const w = cdevSetup({ cmdline: "vfio_iommu_type1.dma_entry_limit=9" });
+    const w = coreSetup({ cmdline: "vfio_iommu_type1.dma_entry_limit=9", bind: [DMAT0] });
     w.kernel.modprobe(vfioIommuType1Module);
     expect(vfioOf(w.kernel).iommuDrivers[0]).toBe(vfioIommuType1Of(w.kernel).ops);
     expect(w.p.readFile("/sys/module/vfio_iommu_type1/parameters/dma_entry_limit")).toBe("9\n");
@@ -1853,14 +1835,10 @@ describe("the vfio_iommu_type1 module behind /dev/vfio/vfio", () => {
     });
     expect(w.kernel.allocator.totalPins).toBe(pins + 2);
     expect(w.p.mm.lockedVm).toBe(2);
-    const world = { soc: w.soc } as World;
-    expect(dmaTestCopy(world, IOVA + P, IOVA, 12) & DMA_TEST_STATUS.ERROR).toBe(0);
+    expect(dmaTestCopy(w, DMAT0, IOVA + P, IOVA, 12) & DMA_TEST_STATUS.ERROR).toBe(0);
     expect(new TextDecoder().decode(w.p.peek(va + PAGE_SIZE, 12))).toBe("hello, type1");
 
-    const dev = (() => {
-      w.p.poke(w.arg, new TextEncoder().encode(`${DMAT0.name}\0`));
-      return w.p.ioctl(w.group, VFIO_GROUP_GET_DEVICE_FD, w.arg);
-    })();
+    const dev = getDeviceFd(w, w.group, DMAT0.name);
     const unmap = containerIoctl(w, VFIO_IOMMU_UNMAP_DMA, vfio_iommu_type1_dma_unmap, {
       argsz: 0,
       flags: 0,
@@ -1868,7 +1846,7 @@ describe("the vfio_iommu_type1 module behind /dev/vfio/vfio", () => {
       size: 2n * P,
     });
     expect(unmap.size).toBe(2n * P);
-    expect(dmaTestCopy(world, IOVA + P, IOVA, 12) & DMA_TEST_STATUS.ERROR).not.toBe(0);
+    expect(dmaTestCopy(w, DMAT0, IOVA + P, IOVA, 12) & DMA_TEST_STATUS.ERROR).not.toBe(0);
 
     containerIoctl(w, VFIO_IOMMU_MAP_DMA, vfio_iommu_type1_dma_map, {
       argsz: 0,
@@ -1897,7 +1875,7 @@ describe("the vfio_iommu_type1 module behind /dev/vfio/vfio", () => {
   test("without allow_unsafe_interrupts: SET_IOMMU fails EPERM with the warning", () => {
     const w = vfioSetup("");
     expect(() => w.p.ioctl(w.container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)).toThrowErrno("EPERM");
-    expect(dmesg({ kernel: w.kernel } as World)).toContain(
+    expect(dmesg(w)).toContain(
       'vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform',
     );
     // The parameter is live: set it through sysfs and try again.

@@ -5,18 +5,7 @@
  * vfio_pin_pages()'s refusals.
  */
 
-import { boards, Soc } from "@vfio-lab/hw-soc";
-import { iommufdModule } from "@vfio-lab/iommufd";
-import {
-  copyToUser,
-  IOMMU_WRITE,
-  Kernel,
-  type PlatformDevice,
-  PlatformDriver,
-  type Process,
-  SysError,
-  WouldBlockForeverError,
-} from "@vfio-lab/kernel";
+import { copyToUser, IOMMU_WRITE, SysError, WouldBlockForeverError } from "@vfio-lab/kernel";
 import {
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_GET,
@@ -24,87 +13,60 @@ import {
   VFIO_DEVICE_FEATURE_SET,
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_REGION_INFO,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_SET_CONTAINER,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_READ,
-  VFIO_SET_IOMMU,
-  VFIO_TYPE1v2_IOMMU,
   vfio_region_info,
 } from "@vfio-lab/kernel/uapi";
 import { describe, expect, test } from "vitest";
-import { bindToTestDriver, cdevTestOps, DMAT0, TEST_DRIVER } from "../test/cdev-test-driver.js";
-import { VfioCoreDevice, type VfioDeviceOps } from "./vfio.js";
-import { vfioInfoCapAdd } from "./vfio-info-cap.js";
 import {
-  vfioInitDevice,
-  vfioPinPages,
-  vfioPutDevice,
-  vfioRegisterGroupDev,
-  vfioUnregisterGroupDev,
-} from "./vfio-main.js";
-import { vfioModule } from "./vfio-modules.js";
+  type CoreTestDevice,
+  type CoreWorld,
+  containerSetup,
+  coreSetup,
+  coreTestOps,
+  DMAT0,
+  getDeviceFd,
+  TEST_DRIVER,
+} from "../test/core-fixture.js";
+import type { VfioCoreDevice, VfioDeviceOps } from "./vfio.js";
+import { vfioInfoCapAdd } from "./vfio-info-cap.js";
+import { vfioPinPages } from "./vfio-main.js";
+import { vfioIommuType1Module } from "./vfio-modules.js";
 
-interface World {
-  readonly kernel: Kernel;
-  readonly p: Process;
-  readonly arg: number;
+interface World extends CoreWorld {
   vdev: () => VfioCoreDevice;
 }
 
-/** The board with vfio loaded and c030000.dma-test registered through `ops`. */
-function world(ops: VfioDeviceOps, cmdline = "vfio_iommu_type1.allow_unsafe_interrupts=1"): World {
-  const kernel = Kernel.boot(Soc.fromDeviceTree(boards.virtLab()), { cmdline });
-  kernel.modprobe(iommufdModule);
-  kernel.modprobe(vfioModule);
-  kernel.drivers.registerDriver(
-    new PlatformDriver({
-      name: TEST_DRIVER,
-      driverManagedDma: true,
-      probe: (pdev: PlatformDevice) => {
-        const vdev = vfioInitDevice(new VfioCoreDevice(kernel, pdev, ops));
-        try {
-          vfioRegisterGroupDev(vdev);
-        } catch (e) {
-          vfioPutDevice(vdev);
-          throw e;
-        }
-        pdev.driverData = vdev;
-      },
-      remove: (pdev: PlatformDevice) => {
-        const vdev = pdev.driverData as VfioCoreDevice;
-        vfioUnregisterGroupDev(vdev);
-        vfioPutDevice(vdev);
-      },
-    }),
-  );
-  const p = kernel.spawn({ comm: "vmm" });
-  bindToTestDriver(p, DMAT0.name);
+/**
+ * The board with vfio and vfio_iommu_type1 loaded and c030000.dma-test registered through
+ * `ops`, iommufd.allow_unsafe_interrupts left off.
+ */
+function world(ops: VfioDeviceOps<CoreTestDevice>): World {
+  const w = coreSetup({
+    safe: true,
+    cmdline: "vfio_iommu_type1.allow_unsafe_interrupts=1",
+    driver: { ops },
+    bind: [DMAT0],
+  });
+  w.kernel.modprobe(vfioIommuType1Module);
   return {
-    kernel,
-    p,
-    arg: p.malloc(4096),
-    vdev: () => kernel.drivers.findDevice("platform", DMAT0.name)?.driverData as VfioCoreDevice,
+    ...w,
+    vdev: () => w.kernel.drivers.findDevice("platform", DMAT0.name)?.driverData as VfioCoreDevice,
   };
 }
 
 /** A device fd the legacy way: container, group, type1v2, GET_DEVICE_FD. */
 function openDevice(w: World): number {
-  const { p, arg } = w;
-  const container = p.open("/dev/vfio/vfio");
-  const group = p.open(`/dev/vfio/${DMAT0.group}`);
-  p.poke(arg, new Uint8Array(new Int32Array([container]).buffer));
-  p.ioctl(group, VFIO_GROUP_SET_CONTAINER, arg);
-  p.ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-  p.poke(arg, new TextEncoder().encode(`${DMAT0.name}\0`));
-  return p.ioctl(group, VFIO_GROUP_GET_DEVICE_FD, arg);
+  const group = w.p.open(`/dev/vfio/${DMAT0.group}`);
+  containerSetup(w, group);
+  return getDeviceFd(w, group, DMAT0.name);
 }
 
 /** Region 0 is a readable 4 KiB window with a sparse-mmap capability of `areas` areas. */
-function regionOps(areas: number): VfioDeviceOps {
+function regionOps(areas: number): VfioDeviceOps<CoreTestDevice> {
   return {
-    ...(cdevTestOps() as unknown as VfioDeviceOps),
+    ...coreTestOps(),
     getRegionInfoCaps: (_vdev, info, caps) => {
       if (info.index !== 0) throw new SysError("EINVAL", "test_get_region_info", "index");
       info.flags = VFIO_REGION_INFO_FLAG_READ;
@@ -190,7 +152,7 @@ describe("VFIO_DEVICE_GET_REGION_INFO (vfio_get_region_info)", () => {
       }),
     );
     expect(() => w.p.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, w.arg)).toThrowErrno("EINVAL");
-    const bare = world(cdevTestOps() as unknown as VfioDeviceOps);
+    const bare = world(coreTestOps());
     const fd2 = openDevice(bare);
     expect(() => regionInfo(bare, fd2, 32)).toThrowErrno("EINVAL");
   });
@@ -205,7 +167,7 @@ describe("VFIO_DEVICE_FEATURE (vfio_ioctl_device_feature)", () => {
   test("header checks: short argsz, unknown flag bits, GET with SET without PROBE", () => {
     const seen: number[] = [];
     const w = world({
-      ...(cdevTestOps() as unknown as VfioDeviceOps),
+      ...coreTestOps(),
       deviceFeature: (_v, _c, flags) => {
         seen.push(flags);
         return 0;
@@ -224,19 +186,21 @@ describe("VFIO_DEVICE_FEATURE (vfio_ioctl_device_feature)", () => {
     expect(seen).toEqual([probe]);
   });
 
-  test("migration and DMA logging need mig_ops/log_ops: ENOTTY; unknown ids without a handler ENOTTY", () => {
-    const w = world(cdevTestOps() as unknown as VfioDeviceOps);
+  test("migration and DMA logging need mig_ops/log_ops (ENOTTY), PRECOPY_INFOv2 needs PRE_COPY (EINVAL); unknown ids ENOTTY", () => {
+    const w = world(coreTestOps());
     const fd = openDevice(w);
-    for (const id of [1, 2, 6, 7, 8, 9, 12]) {
+    for (const id of [1, 2, 6, 7, 8, 9]) {
       expect(() => feature(w, fd, 16, VFIO_DEVICE_FEATURE_GET | id)).toThrowErrno("ENOTTY");
     }
+    // MIG_PRECOPY_INFOv2 asks the migration flags, not mig_ops: no PRE_COPY is EINVAL.
+    expect(() => feature(w, fd, 16, VFIO_DEVICE_FEATURE_SET | 12)).toThrowErrno("EINVAL");
     expect(() => feature(w, fd, 16, VFIO_DEVICE_FEATURE_GET | 10)).toThrowErrno("ENOTTY");
   });
 });
 
 describe("the device fd dispatcher (vfio_device_fops_*)", () => {
   test("a driver without ioctl, read, write or mmap answers EINVAL for each", () => {
-    const ops = { ...(cdevTestOps() as unknown as VfioDeviceOps) };
+    const ops = { ...coreTestOps() };
     delete (ops as { ioctl?: unknown }).ioctl;
     delete (ops as { read?: unknown }).read;
     delete (ops as { write?: unknown }).write;
@@ -253,7 +217,7 @@ describe("the device fd dispatcher (vfio_device_fops_*)", () => {
 
 describe("registration (__vfio_register_dev)", () => {
   test("a driver lacking the iommufd ops: WARN and EINVAL, nothing registered", () => {
-    const ops = { ...(cdevTestOps() as unknown as VfioDeviceOps) };
+    const ops = { ...coreTestOps() };
     delete (ops as { attachIoas?: unknown }).attachIoas;
     const w = world(ops);
     expect(w.vdev()).toBeNull();
@@ -262,7 +226,7 @@ describe("registration (__vfio_register_dev)", () => {
       .map((r) => r.text)
       .join("\n");
     expect(log).toContain("__vfio_register_dev");
-    expect(log).toContain("probe with driver vfio-cdev-test failed with error -22");
+    expect(log).toContain(`probe with driver ${TEST_DRIVER} failed with error -22`);
     expect(w.p.readdir("/sys/class/vfio-dev").filter((n) => !n.startsWith("."))).toEqual([]);
   });
 });
@@ -273,7 +237,7 @@ describe("unregistration (vfio_unregister_group_dev)", () => {
     let w!: World;
     let fd = -1;
     w = world({
-      ...(cdevTestOps() as unknown as VfioDeviceOps),
+      ...coreTestOps(),
       request: (_v, count) => {
         requests.push(count);
         // The VMM reacts to the second request by closing the device.
@@ -289,7 +253,7 @@ describe("unregistration (vfio_unregister_group_dev)", () => {
   });
 
   test("a user that never gives the device back is a simulation deadlock, not a hang", () => {
-    const w = world(cdevTestOps() as unknown as VfioDeviceOps);
+    const w = world(coreTestOps());
     openDevice(w);
     expect(() =>
       w.p.writeFile(`/sys/bus/platform/devices/${DMAT0.name}/driver/unbind`, DMAT0.name),
@@ -299,7 +263,7 @@ describe("unregistration (vfio_unregister_group_dev)", () => {
 
 describe("vfio_pin_pages", () => {
   test("EINVAL for no pages, a closed device, and a driver without dma_unmap", () => {
-    const w = world(cdevTestOps() as unknown as VfioDeviceOps);
+    const w = world(coreTestOps());
     const vdev = w.vdev();
     expect(() => vfioPinPages(vdev, 0n, 1, IOMMU_WRITE)).toThrowErrno("EINVAL");
     openDevice(w);

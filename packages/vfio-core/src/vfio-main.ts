@@ -15,9 +15,10 @@
  *   CONFIG_VFIO_NOIOMMU=n it exists in sysfs but is never read (Linux has no such file then).
  * - Runtime PM is not modelled: no bus driver of the model has `pm` ops, so the dispatcher's
  *   resume step never fails.
- * - Migration and DMA logging (the MIGRATION, MIG_DEVICE_STATE, MIG_DATA_SIZE,
- *   MIG_PRECOPY_INFOv2 and DMA_LOGGING_* features) answer as for a driver without `mig_ops` /
- *   `log_ops` (ENOTTY), which is every driver of the board.
+ * - Migration and DMA logging (the MIGRATION, MIG_DEVICE_STATE, MIG_DATA_SIZE and
+ *   DMA_LOGGING_* features) answer as for a driver without `mig_ops` / `log_ops` (ENOTTY), and
+ *   MIG_PRECOPY_INFOv2 as for a device without VFIO_MIGRATION_PRE_COPY (EINVAL): every driver
+ *   of the board.
  * - KVM is not modelled (`vfio_file_set_kvm()` and the kvm reference of a device).
  * - `show_fdinfo` (`vfio-device-syspath:`) is not modelled: the model has no fdinfo files.
  */
@@ -55,9 +56,11 @@ import {
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_GET,
   VFIO_DEVICE_FEATURE_MASK,
+  VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
   VFIO_DEVICE_FEATURE_PROBE,
   VFIO_DEVICE_FEATURE_SET,
   VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_MIGRATION_PRE_COPY,
   VFIO_REGION_INFO_FLAG_CAPS,
   vfio_region_info,
 } from "@vfio-lab/kernel/uapi";
@@ -622,7 +625,10 @@ function vfioIoctlDeviceFeature(device: VfioCoreDevice, current: Task, arg: numb
     throw new SysError("EINVAL", fn, "GET and SET without PROBE");
   }
   const feature = flags & VFIO_DEVICE_FEATURE_MASK;
-  // MIGRATION .. MIG_PRECOPY_INFOv2 except BUS_MASTER and DMA_BUF, which are driver features.
+  if (feature === VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2) {
+    return vfioIoctlDeviceFeatureMigrationPrecopyInfoV2(device, flags);
+  }
+  // MIGRATION .. MIG_DATA_SIZE except BUS_MASTER and DMA_BUF, which are driver features.
   if (CORE_FEATURES.has(feature)) {
     throw new SysError("ENOTTY", fn, `feature ${feature} needs mig_ops/log_ops`);
   }
@@ -631,8 +637,33 @@ function vfioIoctlDeviceFeature(device: VfioCoreDevice, current: Task, arg: numb
   return ops.deviceFeature(device, current, flags, arg + FEATURE_MINSZ, argsz - FEATURE_MINSZ);
 }
 
-/** The feature ids vfio_ioctl_device_feature() handles itself (migration and DMA logging). */
-const CORE_FEATURES = new Set([1, 2, 6, 7, 8, 9, 12]);
+/**
+ * The feature ids vfio_ioctl_device_feature() handles itself and refuses with ENOTTY when the
+ * driver has no `mig_ops`/`log_ops` (MIG_PRECOPY_INFOv2 is handled apart: it asks the
+ * migration flags, not the ops).
+ */
+const CORE_FEATURES = new Set([1, 2, 6, 7, 8, 9]);
+
+/**
+ * vfio_main.c: vfio_ioctl_device_feature_migration_precopy_info_v2() — EINVAL for a device that
+ * does not advertise VFIO_MIGRATION_PRE_COPY, before the GET/SET/PROBE checks; then SET only
+ * (include/linux/vfio.h: vfio_check_feature()) with no payload.
+ */
+function vfioIoctlDeviceFeatureMigrationPrecopyInfoV2(
+  device: VfioCoreDevice,
+  flags: number,
+): number {
+  const fn = "vfio_ioctl_device_feature_migration_precopy_info_v2";
+  if (!(device.migrationFlags & VFIO_MIGRATION_PRE_COPY)) {
+    throw new SysError("EINVAL", fn, `${device.name} has no VFIO_MIGRATION_PRE_COPY`);
+  }
+  const getSet = flags & (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET);
+  if (getSet & ~VFIO_DEVICE_FEATURE_SET) throw new SysError("EINVAL", "vfio_check_feature", "GET");
+  if (flags & VFIO_DEVICE_FEATURE_PROBE) return 0;
+  if (!getSet) throw new SysError("EINVAL", "vfio_check_feature", "neither GET nor SET");
+  // minsz 0: any argsz will do. The v2 precopy_info flag itself is not modelled (no migration).
+  return 0;
+}
 
 /** offsetofend(struct vfio_region_info, offset) */
 const REGION_INFO_MINSZ = 32;

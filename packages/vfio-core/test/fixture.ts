@@ -39,6 +39,7 @@ import { VFIO_API_VERSION, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU } from "@vfio-la
 import { expect } from "vitest";
 import { VfioContainer, VfioDevice, type VfioDeviceInfo, VfioGroup } from "../src/user/index.js";
 import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
+import { driverOverride } from "./core-fixture.js";
 import {
   testDeviceOf,
   VFIO_LAB_TEST,
@@ -130,16 +131,7 @@ export function configOf(mode: IommuMode): KernelConfigInput {
 
 /** setup.sh: driver_override, unbind from the current driver, drivers_probe. */
 export function bindToTestDriver(p: Process, d: BoardDevice): void {
-  const dir = `/sys/bus/${d.bus}/devices/${d.name}`;
-  p.writeFile(`${dir}/driver_override`, VFIO_LAB_TEST);
-  let bound = true;
-  try {
-    p.readlink(`${dir}/driver`);
-  } catch {
-    bound = false;
-  }
-  if (bound) p.writeFile(`${dir}/driver/unbind`, d.name);
-  p.writeFile(`/sys/bus/${d.bus}/drivers_probe`, d.name);
+  driverOverride(p, d, VFIO_LAB_TEST);
 }
 
 /** lib/sysfs.c: sysfs_iommu_group_get() — the group number from the `iommu_group` link. */

@@ -3,7 +3,7 @@
  * /dev/vfio/devices/vfio0 (device_cdev.c, vfio_main.c, iommufd.c): everything before BIND,
  * BIND_IOMMUFD's argsz/flags/fd errors and their order, exclusivity against the group and a
  * second cdev fd, ATTACH/DETACH_IOMMUFD_PT (replace, PASID 0), close and reopen — with
- * c030000.dma-test (IOMMU group 1, as edu's was) bound to `vfio-cdev-test` with vfio-pci's
+ * c030000.dma-test (IOMMU group 1, as edu's was) bound to `vfio-core-test` with vfio-pci's
  * iommufd operations (the physical ones and the PASID ones), and compares every line whose
  * answer does not depend on PCI with the recorded one (oracle-probes/vfio-cdev.7.3.txt).
  *
@@ -25,22 +25,11 @@
  * which warns at every bind.
  */
 
-import { boards, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
-import { iommufdModule } from "@vfio-lab/iommufd";
+import { PAGE_SIZE } from "@vfio-lab/hw-soc";
+import { IOMMU_DESTROY, IOMMU_IOAS_ALLOC, iommu_destroy } from "@vfio-lab/iommufd/uapi";
 import {
-  IOMMU_DESTROY,
-  IOMMU_GET_HW_INFO,
-  IOMMU_IOAS_ALLOC,
-  iommu_destroy,
-  iommu_hw_info,
-  iommu_ioas_alloc,
-} from "@vfio-lab/iommufd/uapi";
-import {
-  Kernel,
   MAP_SHARED,
   O_RDWR,
-  type PlatformDevice,
-  PlatformDriver,
   PROT_READ,
   SEEK_SET,
   SysError,
@@ -61,98 +50,59 @@ import {
   VFIO_GROUP_GET_STATUS,
   vfio_device_info,
 } from "@vfio-lab/kernel";
-import { describe, expect, it } from "vitest";
 import type { VfioDeviceOps } from "../src/vfio.js";
 import {
-  vfioInitDevice,
-  vfioPutDevice,
-  vfioRegisterGroupDev,
-  vfioUnregisterGroupDev,
-} from "../src/vfio-main.js";
-import { vfioModule } from "../src/vfio-modules.js";
-import { CdevTestDevice, cdevTestOps, TEST_DRIVER } from "./cdev-test-driver.js";
-import { hex, OracleProbe, openStdio, Replay } from "./oracle-vfio-replay.js";
+  bindTest,
+  type CoreTestDevice,
+  coreTestDriver,
+  coreTestOps,
+  DMAT0,
+  TEST_DRIVER,
+} from "./core-fixture.js";
+import {
+  describeReplay,
+  eduAs,
+  hex,
+  notEnablingDevice,
+  notMsiWarning,
+  ProbeCalls,
+  type Replay,
+  replayModuleLoads,
+  startReplay,
+} from "./oracle-vfio-replay.js";
 
-const DEV = "c030000.dma-test";
-const SYSDEV = `/sys/bus/platform/devices/${DEV}`;
 const CDEV = "/dev/vfio/devices/vfio0";
-const BOOT = "ORACLE-BOOTED kernel=7.3.0-rc7-oracle";
 
-/** vfio-pci's ops as the test driver has them, with vfio-pci's token rule for a non-PF/VF. */
-function vfioPciLikeOps(): VfioDeviceOps<CdevTestDevice> {
-  return {
-    ...cdevTestOps({ pasid: true }),
+function replay(): Replay {
+  // The oracle kernel's configuration: no CONFIG_ARM_SMMU_V3_IOMMUFD, so the SMMU driver has no
+  // hw_info() and IOMMU_GET_HW_INFO reports IOMMU_HW_INFO_TYPE_NONE.
+  const { t, kernel, p } = startReplay("vfio-cdev.7.3.txt", {
+    cmdline: "iommufd.allow_unsafe_interrupts=1",
+    config: { CONFIG_ARM_SMMU_V3_IOMMUFD: false },
+    subst: eduAs(TEST_DRIVER, DMAT0.name),
+  });
+  const ab = p.malloc(2 * PAGE_SIZE);
+  const z = p.malloc(PAGE_SIZE);
+  const arg = p.malloc(PAGE_SIZE);
+  const uuid = p.malloc(PAGE_SIZE);
+  const io = new ProbeCalls(t, p, arg);
+  const gpath = `/dev/vfio/${DMAT0.group}`;
+  const kmsg = () => t.kmsg().filter(notMsiWarning);
+  let ifd = -1;
+
+  replayModuleLoads(t, kernel, { pciBind: [7, 8] });
+  // vfio-pci's iommufd operations (the physical ones and the PASID ones), and its VF token rule
+  // for a device that is neither PF nor VF.
+  const ops: VfioDeviceOps<CoreTestDevice> = {
+    ...coreTestOps({ pasid: true }),
     matchTokenUuid: (vdev, uuid) => {
       if (!uuid) return;
       vdev.dev.log.info("VF token incorrectly provided, not a PF or VF");
       throw new SysError("EINVAL", "vfio_pci_validate_vf_token", "not a PF or VF");
     },
   };
-}
-
-/** cdev-test-driver.ts's platform driver, registering its devices with vfioPciLikeOps(). */
-function vfioPciLikeDriver(kernel: Kernel): PlatformDriver {
-  const ops = vfioPciLikeOps();
-  return new PlatformDriver({
-    name: TEST_DRIVER,
-    driverManagedDma: true,
-    probe: (pdev: PlatformDevice) => {
-      const vdev = vfioInitDevice(new CdevTestDevice(kernel, pdev, ops));
-      try {
-        vfioRegisterGroupDev(vdev);
-      } catch (e) {
-        vfioPutDevice(vdev);
-        throw e;
-      }
-      pdev.driverData = vdev;
-    },
-    remove: (pdev: PlatformDevice) => {
-      const vdev = pdev.driverData as CdevTestDevice;
-      vfioUnregisterGroupDev(vdev);
-      vfioPutDevice(vdev);
-    },
-  });
-}
-
-/** The test driver's log lines under the name vfio-pci's have in the oracle. */
-const asVfioPci = (l: string) => l.replace("vfio-pci 0000:00:01.0:", `${TEST_DRIVER} ${DEV}:`);
-/** The warning iommufd prints at every bind on a board without isolated MSI. */
-const notMsiWarning = (l: string) => !l.includes("MSI interrupts are not secure");
-
-function replay(): Replay {
-  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
-  // The oracle kernel's configuration: no CONFIG_ARM_SMMU_V3_IOMMUFD, so the SMMU driver has no
-  // hw_info() and IOMMU_GET_HW_INFO reports IOMMU_HW_INFO_TYPE_NONE.
-  const kernel = Kernel.boot(soc, {
-    cmdline: "iommufd.allow_unsafe_interrupts=1",
-    config: { CONFIG_ARM_SMMU_V3_IOMMUFD: false },
-  });
-  const t = new Replay(new OracleProbe("vfio-cdev.7.3.txt"), kernel, { subst: asVfioPci });
-  const p = kernel.spawn({ comm: "probe" });
-  openStdio(p);
-  const ab = p.malloc(2 * PAGE_SIZE);
-  const z = p.malloc(PAGE_SIZE);
-  const arg = p.malloc(PAGE_SIZE);
-  const uuid = p.malloc(PAGE_SIZE);
-  const gpath = `/dev/vfio/${p.readlink(`${SYSDEV}/iommu_group`).split("/").pop()}`;
-  const kmsg = () => t.kmsg().filter(notMsiWarning);
-  let ifd = -1;
-
-  t.begin(BOOT);
-  t.skip([1, 2, 5, 6], "irqbypass, iommu_amdv1, vfio_pci_core, vfio_pci: not on the board");
-  t.orc(3, 'finit_module(iommufd, "")', () => {
-    kernel.modprobe(iommufdModule);
-    return 0;
-  });
-  t.orc(4, 'finit_module(vfio, "")', () => {
-    kernel.modprobe(vfioModule);
-    return 0;
-  });
-  t.skip([7, 8], "vfio-pci binds edu through /sys/bus/pci: the replay binds through platform");
-  kernel.drivers.registerDriver(vfioPciLikeDriver(kernel));
-  p.writeFile(`${SYSDEV}/driver_override`, TEST_DRIVER);
-  p.writeFile(`${SYSDEV}/driver/unbind`, DEV);
-  p.writeFile("/sys/bus/platform/drivers_probe", DEV);
+  kernel.drivers.registerDriver(coreTestDriver(kernel, { ops }));
+  bindTest({ p }, DMAT0);
   t.after(8, kmsg(), (l) => l.startsWith("KMSG"));
   ifd = t.orc(9, "open(/dev/iommu)", () => p.open("/dev/iommu", O_RDWR));
 
@@ -227,13 +177,6 @@ function replay(): Replay {
       p.ioctl(cd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg),
     );
   };
-  const ioasAlloc = (n: number) => {
-    p.poke(arg, iommu_ioas_alloc.encode({ size: iommu_ioas_alloc.size }));
-    t.call(n, "IOMMU_IOAS_ALLOC", () => p.ioctl(ifd, IOMMU_IOAS_ALLOC, arg));
-    const id = iommu_ioas_alloc.decode(p.peek(arg, iommu_ioas_alloc.size)).out_ioas_id;
-    t.end(`out_ioas_id=${id}`);
-    return id;
-  };
   const destroy = (n: number, id: number, why: string) => {
     p.poke(arg, iommu_destroy.encode({ size: iommu_destroy.size, id }));
     t.orc(n, `IOMMU_DESTROY(id=${id}) ${why}`, () => p.ioctl(ifd, IOMMU_DESTROY, arg));
@@ -249,20 +192,6 @@ function replay(): Replay {
       t.endResult();
     }
   };
-  const hwInfo = (n: number, devid: number, why: string) => {
-    p.poke(arg, iommu_hw_info.encode({ size: iommu_hw_info.size, dev_id: devid }));
-    t.call(n, `IOMMU_GET_HW_INFO(dev_id=${devid}) ${why}`, () =>
-      p.ioctl(ifd, IOMMU_GET_HW_INFO, arg),
-    );
-    const h = iommu_hw_info.decode(p.peek(arg, iommu_hw_info.size));
-    t.end(`out_data_type=${h.out_data_type} out_capabilities=${hex(h.out_capabilities)}`);
-  };
-  const close = (n: number, fd: number, desc: string) =>
-    t.orc(n, desc, () => {
-      p.close(fd);
-      return 0;
-    });
-
   t.begin("open, and everything before BIND");
   let cd = t.orc(10, `open(${CDEV})`, () => p.open(CDEV, O_RDWR));
   const zb = new Uint8Array(256);
@@ -329,11 +258,11 @@ function replay(): Replay {
   bind(53, cd, 16, 0, ifd, 0, 0, "while the group is open");
   bind(54, cd, 16, 0, -1, 0, 0, "iommufd -1 while the group is open");
   bind(55, cd, 16, 0, 999, 0, 0, "iommufd 999 while the group is open");
-  close(56, g, "close(group)");
+  io.close(56, g, "close(group)");
 
   t.begin("BIND argsz 16");
   const devid = bind(57, cd, 16, 0, ifd, 0, 0, "argsz 16");
-  t.after(57, kmsg(), (l) => !l.includes("enabling device"));
+  t.after(57, kmsg(), notEnablingDevice);
   bind(58, cd, 16, 0, ifd, 0, 0, "bound twice");
   bind(59, cd, 16, 0, 999, 0, 0, "bound twice, iommufd 999");
   bind(60, cd, 16, 2, ifd, 0, 0, "bound twice, flag bit 1");
@@ -342,10 +271,10 @@ function replay(): Replay {
   bind(63, cd2, 16, 0, ifd, 0, 0, "second cdev fd");
   bind(64, cd2, 16, 0, 999, 0, 0, "second cdev fd, iommufd 999");
   devInfo(65, cd2, "on the second, unbound cdev fd");
-  close(66, cd2, "close(second cdev fd)");
+  io.close(66, cd2, "close(second cdev fd)");
   devInfo(67, cd, "after bind");
   t.skip([68], "a read of the PCI config space");
-  hwInfo(69, devid, "bound, not attached");
+  io.hwInfo(69, ifd, devid, `IOMMU_GET_HW_INFO(dev_id=${devid}) bound, not attached`);
 
   t.begin("ATTACH / DETACH");
   const PASID = VFIO_DEVICE_ATTACH_PASID;
@@ -354,7 +283,7 @@ function replay(): Replay {
   attach(72, cd, 12, 0, devid, 0, "pt_id = the device id");
   attach(73, cd, 12, 0, 0xffffffff, 0, "pt_id UINT32_MAX");
   attach(74, cd, 12, 0, 0, 0, "pt_id 0");
-  let ioas = ioasAlloc(75);
+  let ioas = io.ioasAlloc(75, ifd);
   attach(76, cd, 11, 0, ioas, 0, "argsz 11");
   attach(77, cd, 0, 0, ioas, 0, "argsz 0");
   attach(78, cd, 12, 2, ioas, 0, "flag bit 1");
@@ -377,14 +306,14 @@ function replay(): Replay {
   const hwpt = new DataView(p.peek(arg, 12).buffer).getUint32(8, true);
   attach(85, cd, 64, 0, ioas, 0, "the IOAS again, argsz 64");
   attach(86, cd, 12, 0, hwpt, 0, "the HWPT the IOAS attach returned");
-  hwInfo(87, devid, "attached");
+  io.hwInfo(87, ifd, devid, `IOMMU_GET_HW_INFO(dev_id=${devid}) attached`);
   destroy(88, ioas, "IOAS while attached");
   destroy(89, hwpt, "HWPT while attached");
-  const ioas2 = ioasAlloc(90);
+  const ioas2 = io.ioasAlloc(90, ifd);
   attach(91, cd, 12, 0, ioas2, 0, "a second IOAS (replace)");
   destroy(92, ioas, "first IOAS after the device moved");
   destroy(93, hwpt, "first HWPT after the device moved");
-  ioas = ioasAlloc(94);
+  ioas = io.ioasAlloc(94, ifd);
   const DPASID = VFIO_DEVICE_DETACH_PASID;
   detach(95, cd, 7, 0, 0, "argsz 7");
   detach(96, cd, 8, 2, 0, "flag bit 1");
@@ -399,34 +328,34 @@ function replay(): Replay {
   t.after(104, kmsg());
 
   t.begin("close and reopen");
-  close(105, cd, "close(cdev) while attached");
+  io.close(105, cd, "close(cdev) while attached");
   t.after(105, kmsg());
   destroy(106, ioas, "third IOAS after close");
   g = t.orc(107, `open(${gpath}) after the cdev closed`, () => p.open(gpath, O_RDWR));
   cd = t.orc(108, `open(${CDEV}) while the group is open`, () => p.open(CDEV, O_RDWR));
   bind(109, cd, 16, 0, ifd, 0, 0, "while the group is open");
-  close(110, g, "close(group)");
+  io.close(110, g, "close(group)");
   bind(111, cd, 24, 0, ifd, 0, 0, "argsz 24");
   devInfo(112, cd, "after rebind");
-  close(113, cd, "close(cdev)");
+  io.close(113, cd, "close(cdev)");
   cd = t.orc(114, `open(${CDEV})`, () => p.open(CDEV, O_RDWR));
   bind(115, cd, 32, 0, ifd, 0, 0, "argsz 32, zero tail");
-  close(116, cd, "close(cdev)");
+  io.close(116, cd, "close(cdev)");
   cd = t.orc(117, `open(${CDEV})`, () => p.open(CDEV, O_RDWR));
   bind(118, cd, 4096, 0, ifd, 0, 0, "argsz 4096, zero tail");
   const ifd2 = t.orc(119, "open(/dev/iommu) second context", () => p.open("/dev/iommu", O_RDWR));
-  close(120, cd, "close(cdev)");
+  io.close(120, cd, "close(cdev)");
   cd = t.orc(121, `open(${CDEV})`, () => p.open(CDEV, O_RDWR));
   bind(122, cd, 16, 0, ifd2, 0, 0, "to a second iommufd context");
-  close(123, ifd2, "close(second iommufd) while the device is bound to it");
+  io.close(123, ifd2, "close(second iommufd) while the device is bound to it");
   devInfo(124, cd, "after its iommufd fd closed");
-  close(125, cd, "close(cdev)");
+  io.close(125, cd, "close(cdev)");
   t.after(125, kmsg());
 
   t.begin("PASID flag with pasid 0 (IOMMU_NO_PASID)");
   cd = t.orc(126, `open(${CDEV})`, () => p.open(CDEV, O_RDWR));
   bind(127, cd, 16, 0, ifd, 0, 0, "argsz 16");
-  ioas = ioasAlloc(128);
+  ioas = io.ioasAlloc(128, ifd);
   attach(129, cd, 16, PASID, ioas, 0, "PASID flag, pasid 0");
   attach(130, cd, 16, PASID, ioas, 0, "PASID flag, pasid 0 again (replace)");
   attach(131, cd, 12, 0, ioas, 0, "without PASID flag");
@@ -436,20 +365,10 @@ function replay(): Replay {
   attach(135, cd, 12, 0, ioas, 0, "without PASID flag, after the PASID detach");
   detach(136, cd, 8, 0, 0, "without PASID flag");
   attach(137, cd, 16, PASID, ioas, 0, "PASID flag, pasid 0, then close");
-  close(138, cd, "close(cdev) with pasid 0 attached");
+  io.close(138, cd, "close(cdev) with pasid 0 attached");
   destroy(139, ioas, "IOAS after close");
   t.after(139, kmsg());
   return t;
 }
 
-describe("the device cdev answers as Linux 7.3 (oracle-probes/vfio-cdev)", () => {
-  const t = replay();
-  for (const [step, r] of t.results) {
-    it(`=== ${step} ===`, () => {
-      expect(r.got).toEqual(r.want);
-    });
-  }
-  it("replays or names as skipped every ORC line of the probe", () => {
-    expect(t.uncovered()).toEqual([]);
-  });
-});
+describeReplay("the device cdev answers as Linux 7.3 (oracle-probes/vfio-cdev)", replay);

@@ -22,21 +22,19 @@
  */
 
 import { fc, test as fcTest } from "@fast-check/vitest";
-import { boards, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
+import { PAGE_SIZE } from "@vfio-lab/hw-soc";
 import { iommufdModule } from "@vfio-lab/iommufd";
 import {
   _IO,
   encodeScalar,
   F_GETFD,
   F_GETFL,
-  Kernel,
   O_RDONLY,
   O_RDWR,
   s32,
   VFIO_CHECK_EXTENSION,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
   VFIO_DEVICE_BIND_IOMMUFD,
-  VFIO_DEVICE_DETACH_IOMMUFD_PT,
   VFIO_DEVICE_GET_INFO,
   VFIO_GET_API_VERSION,
   VFIO_GROUP_GET_DEVICE_FD,
@@ -52,49 +50,49 @@ import {
   VFIO_TYPE1v2_IOMMU,
   vfio_device_attach_iommufd_pt,
   vfio_device_bind_iommufd,
-  vfio_device_detach_iommufd_pt,
   vfio_device_info,
   vfio_iommu_type1_info,
 } from "@vfio-lab/kernel";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
 import {
-  checkExtensions,
+  bindToTestDriver,
+  boot,
+  DMA_TEST,
+  sysfsIommuGroupGet,
+  UNSAFE_INTERRUPTS,
+} from "./fixture.js";
+import {
+  boardMajors,
+  describeReplay,
   hex,
   hexdump,
+  info,
   ls,
-  OracleProbe,
-  openStdio,
-  Replay,
+  ProbeCalls,
+  type Replay,
   showFile,
   showLink,
+  startReplay,
   statNode,
 } from "./oracle-vfio-replay.js";
-import { VFIO_LAB_TEST, vfioLabTestModule } from "./test-bus-driver.js";
+import { vfioLabTestModule } from "./test-bus-driver.js";
 
-const DEV = "c030000.dma-test";
+const DEV = DMA_TEST.name;
 const SYSDEV = `/sys/bus/platform/devices/${DEV}`;
 /** Where the device sits in /sys/devices: below the board's platform bus node. */
 const DEVPATH = `platform/platform-bus@c000000/${DEV}`;
 
 function replay(): Replay {
-  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
-  const kernel = Kernel.boot(soc, {
-    cmdline: "iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1",
+  const { t, kernel, p } = startReplay("vfio-container-group.7.3.txt", {
+    cmdline: UNSAFE_INTERRUPTS,
   });
-  const t = new Replay(new OracleProbe("vfio-container-group.7.3.txt"), kernel);
-  const p = kernel.spawn({ comm: "probe" });
-  openStdio(p);
   const sb = p.malloc(PAGE_SIZE);
   const big = p.malloc(2 * PAGE_SIZE);
   const enc = new TextEncoder();
-  const group = Number(p.readlink(`${SYSDEV}/iommu_group`).split("/").pop());
+  const io = new ProbeCalls(t, p, sb, big);
+  const group = sysfsIommuGroupGet(p, DMA_TEST);
   const gpath = `/dev/vfio/${group}`;
-  const info = (l: string) => `INFO ${l}`;
-  const checks = (fd: number, when: string) =>
-    info(
-      `CHECK_EXTENSION 0..11 ${when}:${checkExtensions((e) => p.ioctl(fd, VFIO_CHECK_EXTENSION, e))}`,
-    );
   const status = (n: number, g: number, argsz: number) => {
     p.poke(sb, new Uint8Array(64).fill(0xaa));
     p.poke(sb, encodeScalar(s32, argsz));
@@ -103,18 +101,10 @@ function replay(): Replay {
     t.end(`flags=${hex(new DataView(b.buffer, b.byteOffset).getUint32(4, true))}`);
     t.after(n, hexdump("status", b));
   };
-  const setContainer = (n: number, g: number, fd: number, what: string) => {
-    p.poke(sb, encodeScalar(s32, fd));
-    return t.orc(n, `GROUP_SET_CONTAINER(${what} fd=${fd})`, () =>
-      p.ioctl(g, VFIO_GROUP_SET_CONTAINER, sb),
-    );
-  };
-  const getDevice = (n: number, g: number, name: string, what: string) => {
-    p.poke(big, enc.encode(`${name}\0`));
-    return t.orc(n, `GROUP_GET_DEVICE_FD(${what})`, () =>
-      p.ioctl(g, VFIO_GROUP_GET_DEVICE_FD, big),
-    );
-  };
+  const setContainer = (n: number, g: number, fd: number, what: string) =>
+    io.setContainer(n, g, fd, `GROUP_SET_CONTAINER(${what} fd=${fd})`);
+  const getDevice = (n: number, g: number, name: string, what: string) =>
+    io.getDeviceFd(n, g, name, `GROUP_GET_DEVICE_FD(${what})`);
   const deviceInfo = (n: number, d: number, desc: string) => {
     p.poke(sb, vfio_device_info.encode({ argsz: vfio_device_info.size }));
     t.orcResult(n, desc, () => p.ioctl(d, VFIO_DEVICE_GET_INFO, sb));
@@ -147,7 +137,7 @@ function replay(): Replay {
   const c = t.orc(4, "open(/dev/vfio/vfio)", () => p.open("/dev/vfio/vfio", O_RDWR));
   const c2 = t.orc(5, "open(/dev/vfio/vfio) again", () => p.open("/dev/vfio/vfio", O_RDWR));
   t.orc(6, "GET_API_VERSION", () => p.ioctl(c, VFIO_GET_API_VERSION));
-  t.after(6, [checks(c, "no backend, no group")]);
+  t.after(6, [io.checks(c, "no backend, no group")]);
   t.orc(7, "SET_IOMMU(TYPE1v2) no backend, no group", () =>
     p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
   );
@@ -164,7 +154,7 @@ function replay(): Replay {
       ls(p, "/sys/module/vfio_iommu_type1/parameters"),
       showFile(p, "/sys/module/vfio_iommu_type1/parameters/disable_hugepages"),
       showFile(p, "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"),
-      checks(c, "type1 loaded, no group"),
+      io.checks(c, "type1 loaded, no group"),
     ],
     (l) => !l.includes("allow_unsafe_interrupts ="),
   );
@@ -181,28 +171,22 @@ function replay(): Replay {
   t.skip([22, 23, 24], "vfio-pci's modules: the board's bus driver is vfio_lab_test");
   t.skip([25, 26], "binds through /sys/bus/pci: the replay binds through /sys/bus/platform");
   kernel.modprobe(vfioLabTestModule);
-  p.writeFile(`${SYSDEV}/driver_override`, VFIO_LAB_TEST);
-  p.writeFile(`${SYSDEV}/driver/unbind`, DEV);
-  p.writeFile("/sys/bus/platform/drivers_probe", DEV);
+  bindToTestDriver(p, DMA_TEST);
   t.kmsg();
   const procLines = (path: string) => p.readFile(path).replace(/\n$/, "").split("\n");
   /**
    * The oracle's lines with the board's names: the platform device's path (one directory less
-   * deep than edu's below its PCI host bridge), the dynamic majors the board hands out (the
-   * oracle's kernel gave 254–252 to gpiochip, pps and ptp first: vfio got 251, vfio-dev 250; on
-   * the board they are the first two), and the first dynamic misc minor for /dev/iommu (256:
-   * the oracle's vga_arbiter took it there).
+   * deep than edu's below its PCI host bridge), the dynamic majors the board hands out, and the
+   * first dynamic misc minor for /dev/iommu (256: the oracle's vga_arbiter took it there).
    */
   const pciToPlatform = (l: string) =>
-    l
-      .replaceAll("/sys/bus/pci/devices/0000:00:01.0", SYSDEV)
-      .replace("platform/4010000000.pcie/pci0000:00/0000:00:01.0", DEVPATH)
-      .replace("../../../../../../../class", "../../../../../../class")
-      .replace("= ../../../0000:00:01.0", `= ../../../${DEV}`)
-      .replace(/\b251([: ])/g, "254$1")
-      .replace(/=251\|/, "=254|")
-      .replace(/\b250([: ])/g, "253$1")
-      .replace(/=250\|/, "=253|")
+    boardMajors(
+      l
+        .replaceAll("/sys/bus/pci/devices/0000:00:01.0", SYSDEV)
+        .replace("platform/4010000000.pcie/pci0000:00/0000:00:01.0", DEVPATH)
+        .replace("../../../../../../../class", "../../../../../../class")
+        .replace("= ../../../0000:00:01.0", `= ../../../${DEV}`),
+    )
       .replace("257 iommu", "256 iommu")
       .replace(/^(INFO \/proc\/(devices|misc) = ')(.*)'$/, (_, head: string, _f, body: string) => {
         const vfio = body.split("|").filter((e) => /vfio|iommu/.test(e));
@@ -288,7 +272,7 @@ function replay(): Replay {
   status(61, g, 8);
   setContainer(62, g, ifd, "iommufd again");
   setContainer(63, g, c, "container while iommufd set");
-  t.after(63, [checks(ifd, "on the iommufd")]);
+  t.after(63, [io.checks(ifd, "on the iommufd")]);
   let d = getDevice(64, g, DEV, "bdf via iommufd");
   t.kmsg();
   const d2a = getDevice(65, g, DEV, "bdf via iommufd, second");
@@ -307,10 +291,7 @@ function replay(): Replay {
   t.orc(68, "DEVICE_ATTACH_IOMMUFD_PT on a group-obtained fd", () =>
     p.ioctl(d, VFIO_DEVICE_ATTACH_IOMMUFD_PT, sb),
   );
-  p.poke(sb, vfio_device_detach_iommufd_pt.encode({ argsz: vfio_device_detach_iommufd_pt.size }));
-  t.orc(69, "DEVICE_DETACH_IOMMUFD_PT on a group-obtained fd", () =>
-    p.ioctl(d, VFIO_DEVICE_DETACH_IOMMUFD_PT, sb),
-  );
+  io.detachPt(69, d, "DEVICE_DETACH_IOMMUFD_PT on a group-obtained fd");
   t.orc(70, "GROUP_UNSET_CONTAINER (iommufd) with device fds open", () =>
     p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER),
   );
@@ -319,14 +300,8 @@ function replay(): Replay {
   t.orc(72, "GROUP_GET_DEVICE_FD after unset, device still open", () =>
     p.ioctl(g, VFIO_GROUP_GET_DEVICE_FD, big),
   );
-  t.orc(73, "close(device fd 2)", () => {
-    p.close(d2a);
-    return 0;
-  });
-  t.orc(74, "close(device fd 1)", () => {
-    p.close(d);
-    return 0;
-  });
+  io.close(73, d2a, "close(device fd 2)");
+  io.close(74, d, "close(device fd 1)");
   t.kmsg();
   status(75, g, 8);
   setContainer(76, g, ifd, "iommufd after unset");
@@ -340,8 +315,8 @@ function replay(): Replay {
   setContainer(82, g, c2, "another container");
   setContainer(83, g, ifd, "iommufd while container set");
   t.after(83, [
-    checks(c, "group attached, no SET_IOMMU"),
-    checks(c2, "second container, no group"),
+    io.checks(c, "group attached, no SET_IOMMU"),
+    io.checks(c2, "second container, no group"),
   ]);
   getDevice(84, g, DEV, "bdf before SET_IOMMU");
   getDevice(85, g, "nope", '"nope" before SET_IOMMU');
@@ -357,7 +332,7 @@ function replay(): Replay {
   t.after(93, t.kmsg());
   t.orc(94, "SET_IOMMU(TYPE1v2) again", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
   t.orc(95, "SET_IOMMU(TYPE1) after TYPE1v2", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU));
-  t.after(95, [checks(c, "after SET_IOMMU(TYPE1v2)")]);
+  t.after(95, [io.checks(c, "after SET_IOMMU(TYPE1v2)")]);
   t.orc(96, "GET_API_VERSION after SET_IOMMU", () => p.ioctl(c, VFIO_GET_API_VERSION));
   t.orc(97, "container _IO(';', 130) after SET_IOMMU", () => p.ioctl(c, _IO(VFIO_TYPE, 130)));
   t.orc(98, "container ioctl 0x1234 after SET_IOMMU", () => p.ioctl(c, 0x1234));
@@ -381,20 +356,14 @@ function replay(): Replay {
   t.orc(106, "GROUP_UNSET_CONTAINER with device fds open", () =>
     p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER),
   );
-  t.orc(107, "close(device fd 2)", () => {
-    p.close(d2);
-    return 0;
-  });
+  io.close(107, d2, "close(device fd 2)");
   t.orc(108, "GROUP_UNSET_CONTAINER with one device fd open", () =>
     p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER),
   );
   status(109, g, 8);
 
   t.begin("close the group first, then the device");
-  t.orc(110, "close(group)", () => {
-    p.close(g);
-    return 0;
-  });
+  io.close(110, g, "close(group)");
   g = t.orc(111, `open(${gpath}) while a device fd is open`, () => p.open(gpath, O_RDWR));
   p.poke(sb, vfio_iommu_type1_info.encode({ argsz: vfio_iommu_type1_info.size }));
   t.call(112, "container IOMMU_GET_INFO(argsz=24) after group close", () =>
@@ -402,14 +371,11 @@ function replay(): Replay {
   );
   const i112 = vfio_iommu_type1_info.decode(p.peek(sb, vfio_iommu_type1_info.size));
   t.end(`flags=${hex(i112.flags)} argsz=${i112.argsz}`);
-  t.after(112, [checks(c, "group fd closed, device fd open")]);
+  t.after(112, [io.checks(c, "group fd closed, device fd open")]);
   deviceInfo(113, d, "DEVICE_GET_INFO after group close");
-  t.orc(114, "close(last device fd)", () => {
-    p.close(d);
-    return 0;
-  });
+  io.close(114, d, "close(last device fd)");
   t.kmsg();
-  t.after(114, [checks(c, "after last device fd closed")]);
+  t.after(114, [io.checks(c, "after last device fd closed")]);
   t.orc(115, "container IOMMU_GET_INFO after last close", () =>
     p.ioctl(c, VFIO_IOMMU_GET_INFO, sb),
   );
@@ -422,27 +388,18 @@ function replay(): Replay {
   t.begin("close the container fd while the group holds it");
   setContainer(119, g, c, "container");
   t.orc(120, "SET_IOMMU(TYPE1)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU));
-  t.orc(121, "close(container)", () => {
-    p.close(c);
-    return 0;
-  });
+  io.close(121, c, "close(container)");
   status(122, g, 8);
   d = getDevice(123, g, DEV, "bdf after container fd closed");
-  t.orc(124, "close(device)", () => {
-    p.close(d);
-    return 0;
-  });
+  io.close(124, d, "close(device)");
   t.orc(125, "GROUP_UNSET_CONTAINER", () => p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
   status(126, g, 8);
   setContainer(127, g, c2, "second container");
   t.orc(128, "second container SET_IOMMU(TYPE1v2)", () =>
     p.ioctl(c2, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
   );
-  t.orc(129, "close(group) with container set, no device", () => {
-    p.close(g);
-    return 0;
-  });
-  t.after(129, [checks(c2, "after group close released it")]);
+  io.close(129, g, "close(group) with container set, no device");
+  t.after(129, [io.checks(c2, "after group close released it")]);
   t.orc(130, "second container IOMMU_GET_INFO after group close", () =>
     p.ioctl(c2, VFIO_IOMMU_GET_INFO, sb),
   );
@@ -458,28 +415,14 @@ function replay(): Replay {
   return t;
 }
 
-describe("the container and group answer as Linux 7.3 (oracle-probes/vfio-container-group)", () => {
-  const t = replay();
-  for (const [step, r] of t.results) {
-    it(`=== ${step} ===`, () => {
-      expect(r.got).toEqual(r.want);
-    });
-  }
-  it("replays or names as skipped every ORC line of the probe", () => {
-    expect(t.uncovered()).toEqual([]);
-  });
-});
+describeReplay(
+  "the container and group answer as Linux 7.3 (oracle-probes/vfio-container-group)",
+  replay,
+);
 
 describe("GROUP_GET_STATUS at any argsz answers as Linux 7.3 did at 0, 7, 8 and 16", () => {
-  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
-  const kernel = Kernel.boot(soc);
-  kernel.modprobe(vfioModule);
-  kernel.modprobe(vfioLabTestModule);
-  const p = kernel.spawn({ comm: "probe" });
-  p.writeFile(`${SYSDEV}/driver_override`, VFIO_LAB_TEST);
-  p.writeFile(`${SYSDEV}/driver/unbind`, DEV);
-  p.writeFile("/sys/bus/platform/drivers_probe", DEV);
-  const g = p.open(`/dev/vfio/${p.readlink(`${SYSDEV}/iommu_group`).split("/").pop()}`, O_RDWR);
+  const { p } = boot();
+  const g = p.open(`/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`, O_RDWR);
   const sb = p.malloc(PAGE_SIZE);
 
   fcTest.prop([fc.integer({ min: 0, max: 0xffff_ffff })], { numRuns: 200 })(

@@ -29,11 +29,9 @@
  * binds the oracle's GICv3 ITS did not need to warn about: left out on the model's side.
  */
 
-import { boards, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
+import { PAGE_SIZE } from "@vfio-lab/hw-soc";
 import { iommufdModule } from "@vfio-lab/iommufd";
 import {
-  IOMMU_GET_HW_INFO,
-  IOMMU_IOAS_ALLOC,
   IOMMU_IOAS_IOVA_RANGES,
   IOMMU_IOAS_MAP,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -43,8 +41,6 @@ import {
   IOMMU_VFIO_IOAS,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
-  iommu_hw_info,
-  iommu_ioas_alloc,
   iommu_ioas_iova_ranges,
   iommu_ioas_map,
   iommu_ioas_noiommu_get_pa,
@@ -52,7 +48,6 @@ import {
 } from "@vfio-lab/iommufd/uapi";
 import {
   encodeScalar,
-  Kernel,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -61,14 +56,9 @@ import {
   PROT_WRITE,
   s32,
   VFIO_CHECK_EXTENSION,
-  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
   VFIO_DEVICE_BIND_IOMMUFD,
-  VFIO_DEVICE_DETACH_IOMMUFD_PT,
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_RESET,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_GET_STATUS,
-  VFIO_GROUP_SET_CONTAINER,
   VFIO_GROUP_UNSET_CONTAINER,
   VFIO_IOMMU_DIRTY_PAGES,
   VFIO_IOMMU_GET_INFO,
@@ -78,26 +68,26 @@ import {
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
-  vfio_device_attach_iommufd_pt,
   vfio_device_bind_iommufd,
-  vfio_device_detach_iommufd_pt,
   vfio_device_info,
-  vfio_group_status,
   vfio_iommu_type1_dirty_bitmap,
   vfio_iommu_type1_dma_map,
   vfio_iommu_type1_dma_unmap,
 } from "@vfio-lab/kernel";
-import { describe, expect, it } from "vitest";
 import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
+import { bindToTestDriver, DMA_TEST, sysfsIommuGroupGet } from "./fixture.js";
 import {
-  checkExtensions,
+  boardMajors,
+  describeReplay,
   hex,
+  info,
   ls,
-  OracleProbe,
-  openStdio,
-  Replay,
+  notMsiWarning,
+  ProbeCalls,
+  type Replay,
   showFile,
   showLink,
+  startReplay,
   statNode,
   writeFile,
 } from "./oracle-vfio-replay.js";
@@ -105,23 +95,18 @@ import { VFIO_LAB_TEST, vfioLabTestModule } from "./test-bus-driver.js";
 
 const DEV = "9030000.pl061";
 const SYSDEV = `/sys/bus/amba/devices/${DEV}`;
-const EDU = "c030000.dma-test";
 const PARAM = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
 const PS = PAGE_SIZE;
 
 /** The oracle's names in the board's terms (see the file header). */
 function boardTerms(l: string): string {
-  return l
+  return boardMajors(l)
     .replace('"vfio-amba") => ret=9 ', `"${VFIO_LAB_TEST}") => ret=${VFIO_LAB_TEST.length} `)
     .replaceAll("vfio-amba", VFIO_LAB_TEST)
     .replaceAll("noiommu-2", "noiommu-3")
     .replace("iommu group 2", "iommu group 3")
     .replace("iommu_groups/2", "iommu_groups/3")
-    .replace("iommu_group=2", "iommu_group=3")
-    .replace(/\b251([: ])/g, "254$1")
-    .replace(/=251\|/, "=254|")
-    .replace(/\b250([: ])/g, "253$1")
-    .replace(/=250\|/, "=253|");
+    .replace("iommu_group=2", "iommu_group=3");
 }
 
 /** Log lines of vfio-amba's own (and the test driver's), not the core's. */
@@ -129,44 +114,19 @@ const notDriverOwn = (l: string) =>
   !l.includes("no reset function found!") && !l.includes("DEPRECATION: vfio-amba");
 
 function replay(): Replay {
-  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
-  const kernel = Kernel.boot(soc);
-  const t = new Replay(new OracleProbe("vfio-noiommu.7.3.txt"), kernel, { subst: boardTerms });
-  const p = kernel.spawn({ comm: "probe" });
-  openStdio(p);
+  const { t, kernel, p } = startReplay("vfio-noiommu.7.3.txt", { subst: boardTerms });
   const sb = p.malloc(PS);
   const arg = p.malloc(PS);
   const name = p.malloc(PS);
   const ranges = p.malloc(PS);
-  p.poke(name, new TextEncoder().encode(`${DEV}\0`));
-  const info = (l: string) => `INFO ${l}`;
+  const io = new ProbeCalls(t, p, arg, name);
   /** orc_kmsg(), the process id shown as the probe's PID, the board's MSI warning left out. */
   const kmsg = () =>
     t
       .kmsg()
-      .filter((l) => !l.includes("MSI interrupts are not secure") && notDriverOwn(l))
+      .filter((l) => notMsiWarning(l) && notDriverOwn(l))
       .map((l) => l.replace(`(probe:${p.pid})`, "(probe:PID)"));
   const tainted = () => info(`tainted = ${p.readFile("/proc/sys/kernel/tainted").trim()}`);
-  const checks = (fd: number, when: string) =>
-    info(
-      `CHECK_EXTENSION 0..11 ${when}:${checkExtensions((e) => p.ioctl(fd, VFIO_CHECK_EXTENSION, e))}`,
-    );
-  const close = (n: number, fd: number, desc: string) =>
-    t.orc(n, desc, () => {
-      p.close(fd);
-      return 0;
-    });
-  const status = (n: number, g: number, why: string) => {
-    p.poke(arg, vfio_group_status.encode({ argsz: vfio_group_status.size, flags: 0 }));
-    t.call(n, `GROUP_GET_STATUS ${why}`, () => p.ioctl(g, VFIO_GROUP_GET_STATUS, arg));
-    t.end(`flags=${hex(vfio_group_status.decode(p.peek(arg, 8)).flags)}`);
-  };
-  const setContainer = (n: number, g: number, fd: number, desc: string) => {
-    p.poke(arg, encodeScalar(s32, fd));
-    return t.orc(n, desc, () => p.ioctl(g, VFIO_GROUP_SET_CONTAINER, arg));
-  };
-  const getDeviceFd = (n: number, g: number, desc: string) =>
-    t.orc(n, desc, () => p.ioctl(g, VFIO_GROUP_GET_DEVICE_FD, name));
   const containerIoctls = (n: number, c: number, what: string) => {
     p.poke(sb, new Uint8Array(256));
     p.poke(sb, encodeScalar(s32, 120));
@@ -199,31 +159,10 @@ function replay(): Replay {
     const di = vfio_device_info.decode(p.peek(arg, vfio_device_info.size));
     t.end(`flags=${hex(di.flags)} num_regions=${di.num_regions} num_irqs=${di.num_irqs}`);
   };
-  const rawio = (n: number, on: boolean) => {
-    const effective = p.capget().effective.filter((cap) => cap !== "CAP_SYS_RAWIO");
-    t.orc(n, `capset(${on ? "raise" : "drop"} CAP_SYS_RAWIO in effective set)`, () => {
-      p.capset({ effective: on ? [...effective, "CAP_SYS_RAWIO"] : effective });
-      return 0;
-    });
-  };
-  const ioasAlloc = (n: number, ifd: number) => {
-    p.poke(arg, iommu_ioas_alloc.encode({ size: iommu_ioas_alloc.size }));
-    t.call(n, "IOMMU_IOAS_ALLOC", () => p.ioctl(ifd, IOMMU_IOAS_ALLOC, arg));
-    const id = iommu_ioas_alloc.decode(p.peek(arg, iommu_ioas_alloc.size)).out_ioas_id;
-    t.end(`out_ioas_id=${id}`);
-    return id;
-  };
   const vfioIoasSet = (n: number, ifd: number, ioas: number, why: string) => {
     const size = iommu_vfio_ioas.size;
     p.poke(arg, iommu_vfio_ioas.encode({ size, op: IOMMU_VFIO_IOAS_SET, ioas_id: ioas }));
     t.orc(n, `IOMMU_VFIO_IOAS(SET ${ioas}) ${why}`, () => p.ioctl(ifd, IOMMU_VFIO_IOAS, arg));
-  };
-  const bind = (n: number, cd: number, ifd: number, desc: string) => {
-    const size = vfio_device_bind_iommufd.size;
-    p.poke(arg, vfio_device_bind_iommufd.encode({ argsz: size, iommufd: ifd }));
-    t.call(n, desc, () => p.ioctl(cd, VFIO_DEVICE_BIND_IOMMUFD, arg));
-    const devid = vfio_device_bind_iommufd.decode(p.peek(arg, size)).out_devid;
-    return devid;
   };
   const getPa = (
     n: number,
@@ -276,11 +215,8 @@ function replay(): Replay {
     tainted(),
   ]);
   t.skip([10, 11], "vfio-pci binds edu through /sys/bus/pci: the replay binds through platform");
-  const eduDir = `/sys/bus/platform/devices/${EDU}`;
-  writeFile(p, `${eduDir}/driver_override`, VFIO_LAB_TEST);
-  writeFile(p, `${eduDir}/driver/unbind`, EDU);
-  writeFile(p, "/sys/bus/platform/drivers_probe", EDU);
-  const gpath = `/dev/vfio/${p.readlink(`/sys/bus/platform/devices/${EDU}/iommu_group`).split("/").pop()}`;
+  bindToTestDriver(p, DMA_TEST);
+  const gpath = `/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`;
   t.after(11, [...kmsg(), tainted()], (l) => !l.startsWith("INFO pci "));
 
   t.begin("bind the PL061 to vfio-amba");
@@ -332,81 +268,81 @@ function replay(): Replay {
 
   t.begin("noiommu group with the legacy container");
   let c = t.orc(15, "open(/dev/vfio/vfio)", () => p.open("/dev/vfio/vfio", O_RDWR));
-  t.after(15, [checks(c, "no group")]);
+  t.after(15, [io.checks(c, "no group")]);
   let g = t.orc(16, `open(${npath})`, () => p.open(npath, O_RDWR));
   t.orc(17, `open(${npath}) again`, () => p.open(npath, O_RDWR));
-  status(18, g, "before SET_CONTAINER");
-  getDeviceFd(19, g, "GROUP_GET_DEVICE_FD before SET_CONTAINER");
-  setContainer(20, g, c, "GROUP_SET_CONTAINER(container)");
-  status(21, g, "after SET_CONTAINER");
-  t.after(21, [checks(c, "noiommu group attached")]);
-  getDeviceFd(22, g, "GROUP_GET_DEVICE_FD before SET_IOMMU");
+  io.groupStatus(18, g, "before SET_CONTAINER");
+  io.getDeviceFd(19, g, DEV, "GROUP_GET_DEVICE_FD before SET_CONTAINER");
+  io.setContainer(20, g, c, "GROUP_SET_CONTAINER(container)");
+  io.groupStatus(21, g, "after SET_CONTAINER");
+  t.after(21, [io.checks(c, "noiommu group attached")]);
+  io.getDeviceFd(22, g, DEV, "GROUP_GET_DEVICE_FD before SET_IOMMU");
   containerIoctls(23, c, "container before SET_IOMMU");
   let eg = t.orc(28, `open(${gpath}) (edu, real group)`, () => p.open(gpath, O_RDWR));
-  setContainer(29, eg, c, "edu GROUP_SET_CONTAINER(noiommu container)");
+  io.setContainer(29, eg, c, "edu GROUP_SET_CONTAINER(noiommu container)");
   t.orc(30, "SET_IOMMU(TYPE1v2)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
   t.orc(31, "SET_IOMMU(TYPE1)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU));
   t.orc(32, "SET_IOMMU(99)", () => p.ioctl(c, VFIO_SET_IOMMU, 99));
   t.orc(33, "SET_IOMMU(NOIOMMU)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
   t.orc(34, "SET_IOMMU(NOIOMMU) again", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
-  t.after(34, [checks(c, "after SET_IOMMU(NOIOMMU)")]);
+  t.after(34, [io.checks(c, "after SET_IOMMU(NOIOMMU)")]);
   containerIoctls(35, c, "noiommu container");
-  setContainer(40, eg, c, "edu GROUP_SET_CONTAINER(noiommu container) after SET_IOMMU");
+  io.setContainer(40, eg, c, "edu GROUP_SET_CONTAINER(noiommu container) after SET_IOMMU");
   t.after(40, kmsg());
-  let d = getDeviceFd(41, g, "GROUP_GET_DEVICE_FD");
+  let d = io.getDeviceFd(41, g, DEV, "GROUP_GET_DEVICE_FD");
   t.after(41, kmsg(), notDriverOwn);
-  const d2 = getDeviceFd(42, g, "GROUP_GET_DEVICE_FD second");
+  const d2 = io.getDeviceFd(42, g, DEV, "GROUP_GET_DEVICE_FD second");
   t.after(42, kmsg(), notDriverOwn);
   devInfo(43, d, "");
   t.orc(44, "GROUP_UNSET_CONTAINER with device fds open", () =>
     p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER),
   );
   p.close(d2);
-  close(45, d, "close(device)");
+  io.close(45, d, "close(device)");
   t.after(45, kmsg(), notDriverOwn);
   t.orc(46, "GROUP_UNSET_CONTAINER", () => p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
-  t.after(46, [checks(c, "after UNSET_CONTAINER")]);
-  setContainer(47, eg, c, "edu GROUP_SET_CONTAINER(the emptied container)");
-  setContainer(48, g, c, "noiommu GROUP_SET_CONTAINER(container holding the edu group)");
+  t.after(46, [io.checks(c, "after UNSET_CONTAINER")]);
+  io.setContainer(47, eg, c, "edu GROUP_SET_CONTAINER(the emptied container)");
+  io.setContainer(48, g, c, "noiommu GROUP_SET_CONTAINER(container holding the edu group)");
   t.orc(49, "SET_IOMMU(NOIOMMU) with the edu group", () =>
     p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU),
   );
   t.orc(50, "SET_IOMMU(TYPE1v2) with the edu group", () =>
     p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
   );
-  setContainer(51, g, c, "noiommu GROUP_SET_CONTAINER(type1 container)");
-  close(52, eg, "close(edu group)");
-  close(53, c, "close(container)");
+  io.setContainer(51, g, c, "noiommu GROUP_SET_CONTAINER(type1 container)");
+  io.close(52, eg, "close(edu group)");
+  io.close(53, c, "close(container)");
 
   t.begin("noiommu group with iommufd (compat no-iommu mode)");
   let ifd = t.orc(54, "open(/dev/iommu)", () => p.open("/dev/iommu", O_RDWR));
-  t.after(54, [checks(ifd, "iommufd before SET_CONTAINER")]);
-  setContainer(55, g, ifd, "GROUP_SET_CONTAINER(iommufd)");
-  status(56, g, "after SET_CONTAINER(iommufd)");
-  t.after(56, [checks(ifd, "iommufd in no-iommu mode")]);
+  t.after(54, [io.checks(ifd, "iommufd before SET_CONTAINER")]);
+  io.setContainer(55, g, ifd, "GROUP_SET_CONTAINER(iommufd)");
+  io.groupStatus(56, g, "after SET_CONTAINER(iommufd)");
+  t.after(56, [io.checks(ifd, "iommufd in no-iommu mode")]);
   t.orc(57, "iommufd SET_IOMMU(TYPE1v2)", () => p.ioctl(ifd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
   t.orc(58, "iommufd SET_IOMMU(NOIOMMU)", () => p.ioctl(ifd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
   containerIoctls(59, ifd, "iommufd in no-iommu mode");
   eg = t.orc(64, `open(${gpath}) (edu)`, () => p.open(gpath, O_RDWR));
-  setContainer(65, eg, ifd, "edu GROUP_SET_CONTAINER(iommufd in no-iommu mode)");
-  close(66, eg, "close(edu group)");
-  d = getDeviceFd(67, g, "GROUP_GET_DEVICE_FD via iommufd");
+  io.setContainer(65, eg, ifd, "edu GROUP_SET_CONTAINER(iommufd in no-iommu mode)");
+  io.close(66, eg, "close(edu group)");
+  d = io.getDeviceFd(67, g, DEV, "GROUP_GET_DEVICE_FD via iommufd");
   t.after(67, kmsg(), notDriverOwn);
   devInfo(68, d, "via iommufd");
   p.poke(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.size, op: IOMMU_VFIO_IOAS_GET }));
   t.call(69, "IOMMU_VFIO_IOAS(GET)", () => p.ioctl(ifd, IOMMU_VFIO_IOAS, arg));
   t.end(`ioas_id=${iommu_vfio_ioas.decode(p.peek(arg, iommu_vfio_ioas.size)).ioas_id}`);
-  close(70, d, "close(device)");
-  let ioas = ioasAlloc(71, ifd);
+  io.close(70, d, "close(device)");
+  let ioas = io.ioasAlloc(71, ifd);
   vfioIoasSet(72, ifd, ioas, "in no-iommu mode");
-  getDeviceFd(73, g, "GROUP_GET_DEVICE_FD with a compat IOAS set");
+  io.getDeviceFd(73, g, DEV, "GROUP_GET_DEVICE_FD with a compat IOAS set");
   t.orc(74, "GROUP_UNSET_CONTAINER", () => p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
-  close(75, ifd, "close(iommufd)");
+  io.close(75, ifd, "close(iommufd)");
   ifd = t.orc(76, "open(/dev/iommu) fresh", () => p.open("/dev/iommu", O_RDWR));
-  ioas = ioasAlloc(77, ifd);
+  ioas = io.ioasAlloc(77, ifd);
   vfioIoasSet(78, ifd, ioas, "before any group");
-  setContainer(79, g, ifd, "GROUP_SET_CONTAINER(iommufd with a compat IOAS)");
-  close(80, g, "close(noiommu group)");
+  io.setContainer(79, g, ifd, "GROUP_SET_CONTAINER(iommufd with a compat IOAS)");
+  io.close(80, g, "close(noiommu group)");
   t.after(80, kmsg(), notDriverOwn);
 
   t.begin("noiommu cdev");
@@ -414,20 +350,22 @@ function replay(): Replay {
   t.after(81, kmsg());
   t.orc(82, "DEVICE_GET_INFO before BIND", () => p.ioctl(cd, VFIO_DEVICE_GET_INFO, sb));
   g = t.orc(83, `open(${npath}) with the cdev open, unbound`, () => p.open(npath, O_RDWR));
-  bind(84, cd, ifd, "BIND_IOMMUFD while the group is open");
-  t.end();
-  close(85, g, "close(group)");
+  // The probe prints out_devid only after a bind that succeeded.
+  p.poke(
+    arg,
+    vfio_device_bind_iommufd.encode({ argsz: vfio_device_bind_iommufd.size, iommufd: ifd }),
+  );
+  t.orc(84, "BIND_IOMMUFD while the group is open", () =>
+    p.ioctl(cd, VFIO_DEVICE_BIND_IOMMUFD, arg),
+  );
+  io.close(85, g, "close(group)");
   let ifd2 = t.orc(86, "open(/dev/iommu) second", () => p.open("/dev/iommu", O_RDWR));
-  const devid = bind(87, cd, ifd2, "BIND_IOMMUFD");
-  t.end(`out_devid=${devid}`);
+  const devid = io.bindIommufd(87, cd, ifd2, "BIND_IOMMUFD");
   t.after(87, kmsg(), notDriverOwn);
   t.orc(88, `open(${npath}) while the cdev is bound`, () => p.open(npath, O_RDWR));
   devInfo(89, cd, "after BIND");
-  p.poke(arg, iommu_hw_info.encode({ size: iommu_hw_info.size, dev_id: devid }));
-  t.call(90, `IOMMU_GET_HW_INFO(dev_id=${devid})`, () => p.ioctl(ifd2, IOMMU_GET_HW_INFO, arg));
-  const h = iommu_hw_info.decode(p.peek(arg, iommu_hw_info.size));
-  t.end(`out_data_type=${h.out_data_type} out_capabilities=${hex(h.out_capabilities)}`);
-  const ia = ioasAlloc(91, ifd2);
+  io.hwInfo(90, ifd2, devid, `IOMMU_GET_HW_INFO(dev_id=${devid})`);
+  const ia = io.ioasAlloc(91, ifd2);
   const iovaRanges = (n: number, desc: string, two: boolean) => {
     const size = iommu_ioas_iova_ranges.size;
     p.poke(
@@ -449,13 +387,7 @@ function replay(): Replay {
   };
   p.poke(ranges, new Uint8Array(64));
   iovaRanges(92, "IOMMU_IOAS_IOVA_RANGES before attach", false);
-  const attach = (n: number, desc: string) => {
-    const size = vfio_device_attach_iommufd_pt.size;
-    p.poke(arg, vfio_device_attach_iommufd_pt.encode({ argsz: size, pt_id: ia }));
-    t.call(n, desc, () => p.ioctl(cd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg));
-    t.end(`pt_id=${vfio_device_attach_iommufd_pt.decode(p.peek(arg, size)).pt_id}`);
-  };
-  attach(93, `ATTACH_IOMMUFD_PT(ioas ${ia})`);
+  io.attachPt(93, cd, ia, `ATTACH_IOMMUFD_PT(ioas ${ia})`);
   t.after(93, kmsg());
   iovaRanges(94, "IOMMU_IOAS_IOVA_RANGES after attach", true);
   // Where the oracle's mmap() put its buffer matters twice. iommufd aligns the IOVA it picks as
@@ -512,62 +444,60 @@ function replay(): Replay {
   getPa(105, ifd2, devid, I, P, 0, "ioas = device id");
   getPa(106, ifd, ioas, I, P, 0, "another context's IOAS without mappings");
   t.orc(107, "DEVICE_RESET", () => p.ioctl(cd, VFIO_DEVICE_RESET));
-  p.poke(arg, vfio_device_detach_iommufd_pt.encode({ argsz: vfio_device_detach_iommufd_pt.size }));
-  t.orc(108, "DETACH_IOMMUFD_PT", () => p.ioctl(cd, VFIO_DEVICE_DETACH_IOMMUFD_PT, arg));
-  attach(109, `ATTACH_IOMMUFD_PT(ioas ${ia}) again`);
-  close(110, cd, "close(cdev)");
+  io.detachPt(108, cd, "DETACH_IOMMUFD_PT");
+  io.attachPt(109, cd, ia, `ATTACH_IOMMUFD_PT(ioas ${ia}) again`);
+  io.close(110, cd, "close(cdev)");
   t.after(110, kmsg(), notDriverOwn);
 
   t.begin("without CAP_SYS_RAWIO");
   c = t.orc(111, "open(/dev/vfio/vfio)", () => p.open("/dev/vfio/vfio", O_RDWR));
   g = t.orc(112, `open(${npath}) (with RAWIO)`, () => p.open(npath, O_RDWR));
-  rawio(113, false);
+  io.capset(113, "CAP_SYS_RAWIO", false);
   t.orc(114, `open(${npath}) while the group is open`, () => p.open(npath, O_RDWR));
   t.orc(115, `open(${cdev})`, () => p.open(cdev, O_RDWR));
-  setContainer(116, g, c, "GROUP_SET_CONTAINER(container)");
-  rawio(117, true);
-  setContainer(118, g, c, "GROUP_SET_CONTAINER(container) with RAWIO");
-  rawio(119, false);
+  io.setContainer(116, g, c, "GROUP_SET_CONTAINER(container)");
+  io.capset(117, "CAP_SYS_RAWIO", true);
+  io.setContainer(118, g, c, "GROUP_SET_CONTAINER(container) with RAWIO");
+  io.capset(119, "CAP_SYS_RAWIO", false);
   t.orc(120, "SET_IOMMU(NOIOMMU)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
   t.orc(121, "CHECK_EXTENSION(NOIOMMU)", () =>
     p.ioctl(c, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU),
   );
-  rawio(122, true);
+  io.capset(122, "CAP_SYS_RAWIO", true);
   t.orc(123, "SET_IOMMU(NOIOMMU) with RAWIO", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
-  rawio(124, false);
-  getDeviceFd(125, g, "GROUP_GET_DEVICE_FD");
+  io.capset(124, "CAP_SYS_RAWIO", false);
+  io.getDeviceFd(125, g, DEV, "GROUP_GET_DEVICE_FD");
   t.orc(126, "GROUP_UNSET_CONTAINER", () => p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
   ifd2 = t.orc(127, "open(/dev/iommu)", () => p.open("/dev/iommu", O_RDWR));
-  setContainer(128, g, ifd2, "GROUP_SET_CONTAINER(iommufd)");
+  io.setContainer(128, g, ifd2, "GROUP_SET_CONTAINER(iommufd)");
   t.orc(129, "iommufd SET_IOMMU(NOIOMMU)", () => p.ioctl(ifd2, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
-  getDeviceFd(130, g, "GROUP_GET_DEVICE_FD via iommufd");
+  io.getDeviceFd(130, g, DEV, "GROUP_GET_DEVICE_FD via iommufd");
   getPa(131, ifd2, 1, 0n, P, 0, "without RAWIO");
-  rawio(132, true);
-  close(133, g, "close(group)");
-  close(134, c, "close(container)");
+  io.capset(132, "CAP_SYS_RAWIO", true);
+  io.close(133, g, "close(group)");
+  io.close(134, c, "close(container)");
   t.after(134, kmsg(), notDriverOwn);
 
   t.begin("enable_unsafe_noiommu_mode written to 0 at run time");
   t.orc(135, `write("${PARAM}", "0")`, () => writeFile(p, PARAM, "0"));
   t.after(135, [showFile(p, PARAM), ls(p, "/dev/vfio"), ls(p, "/dev/vfio/devices")]);
   c = t.orc(136, "open(/dev/vfio/vfio)", () => p.open("/dev/vfio/vfio", O_RDWR));
-  t.after(136, [checks(c, "parameter off, no group")]);
+  t.after(136, [io.checks(c, "parameter off, no group")]);
   g = t.orc(137, `open(${npath})`, () => p.open(npath, O_RDWR));
-  setContainer(138, g, c, "GROUP_SET_CONTAINER(container)");
-  t.after(138, [checks(c, "parameter off, noiommu group attached")]);
+  io.setContainer(138, g, c, "GROUP_SET_CONTAINER(container)");
+  t.after(138, [io.checks(c, "parameter off, noiommu group attached")]);
   t.orc(139, "SET_IOMMU(NOIOMMU)", () => p.ioctl(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
   t.orc(140, "GROUP_UNSET_CONTAINER", () => p.ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
   const ifd3 = t.orc(141, "open(/dev/iommu)", () => p.open("/dev/iommu", O_RDWR));
-  setContainer(142, g, ifd3, "GROUP_SET_CONTAINER(iommufd)");
-  t.after(142, [checks(ifd3, "parameter off, iommufd in no-iommu mode")]);
-  d = getDeviceFd(143, g, "GROUP_GET_DEVICE_FD via iommufd");
+  io.setContainer(142, g, ifd3, "GROUP_SET_CONTAINER(iommufd)");
+  t.after(142, [io.checks(ifd3, "parameter off, iommufd in no-iommu mode")]);
+  d = io.getDeviceFd(143, g, DEV, "GROUP_GET_DEVICE_FD via iommufd");
   t.after(143, kmsg(), notDriverOwn);
   p.close(d);
-  close(144, g, "close(group)");
+  io.close(144, g, "close(group)");
   cd = t.orc(145, `open(${cdev})`, () => p.open(cdev, O_RDWR));
-  const devid3 = bind(146, cd, ifd3, "BIND_IOMMUFD");
-  t.end(`out_devid=${devid3}`);
-  close(147, cd, "close(cdev)");
+  io.bindIommufd(146, cd, ifd3, "BIND_IOMMUFD");
+  io.close(147, cd, "close(cdev)");
   t.after(147, [tainted(), ...kmsg()], notDriverOwn);
 
   t.begin("rebind with the parameter off");
@@ -591,14 +521,4 @@ function replay(): Replay {
   return t;
 }
 
-describe("unsafe no-IOMMU mode answers as Linux 7.3 (oracle-probes/vfio-noiommu)", () => {
-  const t = replay();
-  for (const [step, r] of t.results) {
-    it(`=== ${step} ===`, () => {
-      expect(r.got).toEqual(r.want);
-    });
-  }
-  it("replays or names as skipped every ORC line of the probe", () => {
-    expect(t.uncovered()).toEqual([]);
-  });
-});
+describeReplay("unsafe no-IOMMU mode answers as Linux 7.3 (oracle-probes/vfio-noiommu)", replay);

@@ -14,16 +14,40 @@
  */
 
 import { readFileSync } from "node:fs";
-import { PAGE_SIZE } from "@vfio-lab/hw-soc";
+import { boards, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
+import { iommufdModule } from "@vfio-lab/iommufd";
 import {
-  type Kernel,
+  IOMMU_GET_HW_INFO,
+  IOMMU_IOAS_ALLOC,
+  iommu_hw_info,
+  iommu_ioas_alloc,
+} from "@vfio-lab/iommufd/uapi";
+import {
+  type CapabilityName,
+  encodeScalar,
+  Kernel,
+  type KernelConfigInput,
   major,
   minor,
   O_RDWR,
   O_WRONLY,
   type Process,
   SysError,
+  s32,
+  VFIO_CHECK_EXTENSION,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  VFIO_GROUP_GET_DEVICE_FD,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_GROUP_SET_CONTAINER,
+  vfio_device_attach_iommufd_pt,
+  vfio_device_bind_iommufd,
+  vfio_device_detach_iommufd_pt,
+  vfio_group_status,
 } from "@vfio-lab/kernel";
+import { describe, expect, it } from "vitest";
+import { vfioModule } from "../src/vfio-modules.js";
 
 /** One line of a recorded trace, with the step (`=== … ===`) it belongs to. */
 interface OracleLine {
@@ -228,6 +252,210 @@ export class Replay {
   /** Every ORC line of the probe neither replayed nor declared skipped. */
   uncovered(): number[] {
     return this.probe.orcNumbers().filter((n) => !this.covered.has(n) && !this.skipped.has(n));
+  }
+}
+
+/** The suite of a replay: each step's lines against the oracle's, and every ORC line accounted for. */
+export function describeReplay(title: string, replay: () => Replay): void {
+  describe(title, () => {
+    const t = replay();
+    for (const [step, r] of t.results) {
+      it(`=== ${step} ===`, () => {
+        expect(r.got).toEqual(r.want);
+      });
+    }
+    it("replays or names as skipped every ORC line of the probe", () => {
+      expect(t.uncovered()).toEqual([]);
+    });
+  });
+}
+
+export interface StartOptions extends ReplayOptions {
+  readonly cmdline?: string;
+  readonly config?: KernelConfigInput;
+}
+
+/** A replay under way: the board's kernel and the probe process. */
+export interface ReplayWorld {
+  readonly t: Replay;
+  readonly kernel: Kernel;
+  readonly p: Process;
+}
+
+/**
+ * Boots the board, starts the replay of `file` (listening to printk from boot on) and the probe
+ * process, its stdio open as when run from a shell.
+ */
+export function startReplay(file: string, opts: StartOptions = {}): ReplayWorld {
+  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
+  const kernel = Kernel.boot(soc, { cmdline: opts.cmdline ?? "", config: opts.config ?? {} });
+  const t = new Replay(new OracleProbe(file), kernel, opts);
+  const p = kernel.spawn({ comm: "probe" });
+  openStdio(p);
+  return { t, kernel, p };
+}
+
+/** The first step of the probes that hand edu to vfio-pci (vfio-cdev, -type1, -unsafe-interrupts). */
+export const BOOT_STEP = "ORACLE-BOOTED kernel=7.3.0-rc7-oracle";
+
+/**
+ * BOOT_STEP's module loads. irqbypass, iommu_amdv1, vfio_pci_core and vfio_pci are not on the
+ * board (ORC 001–002, 005–006); iommufd and vfio load as ORC 003 and 004, and modprobe(8) brings
+ * vfio_iommu_type1 along by vfio's soft dependency, so the probe's own load of it (`type1`) finds
+ * it loaded. The bind of edu through /sys/bus/pci (`pciBind`) is skipped: the replay binds its
+ * device through /sys/bus/platform next.
+ */
+export function replayModuleLoads(
+  t: Replay,
+  kernel: Kernel,
+  orcs: { readonly type1?: number; readonly pciBind: readonly number[] },
+): void {
+  t.begin(BOOT_STEP);
+  t.skip([1, 2, 5, 6], "irqbypass, iommu_amdv1, vfio_pci_core, vfio_pci: not on the board");
+  t.orc(3, 'finit_module(iommufd, "")', () => {
+    kernel.modprobe(iommufdModule);
+    return 0;
+  });
+  t.orc(4, 'finit_module(vfio, "")', () => {
+    kernel.modprobe(vfioModule);
+    return 0;
+  });
+  if (orcs.type1 !== undefined) t.orc(orcs.type1, 'finit_module(vfio_iommu_type1, "")', () => 0);
+  t.skip(
+    orcs.pciBind,
+    "vfio-pci binds edu through /sys/bus/pci: the replay binds through platform",
+  );
+}
+
+/** The oracle's log lines of edu under vfio-pci, as the board's `dev` under `driver` prints them. */
+export const eduAs =
+  (driver: string, dev: string) =>
+  (l: string): string =>
+    l.replace("vfio-pci 0000:00:01.0:", `${driver} ${dev}:`);
+
+/**
+ * The dynamic majors in the board's terms: the oracle's kernel gave 254–252 to gpiochip, pps
+ * and ptp first (vfio got 251, vfio-dev 250); on the board vfio and vfio-dev are the first two.
+ */
+export const boardMajors = (l: string): string =>
+  l
+    .replace(/\b251([: ])/g, "254$1")
+    .replace(/=251\|/, "=254|")
+    .replace(/\b250([: ])/g, "253$1")
+    .replace(/=250\|/, "=253|");
+
+/** The warning iommufd prints at every bind on a board without isolated MSI (not the oracle's). */
+export const notMsiWarning = (l: string): boolean => !l.includes("MSI interrupts are not secure");
+
+/** vfio-pci's "enabling device (0000 -> 0002)" at the first open of edu (not the core's). */
+export const notEnablingDevice = (l: string): boolean => !l.includes("enabling device");
+
+/** An INFO line. */
+export const info = (l: string): string => `INFO ${l}`;
+
+/**
+ * The calls several probes make alike, each run as ORC line `n` and printed as oracle.h prints
+ * it: `arg` is the probe's scratch argument, `name` where GROUP_GET_DEVICE_FD's name goes.
+ */
+export class ProbeCalls {
+  constructor(
+    readonly t: Replay,
+    readonly p: Process,
+    readonly arg: number,
+    readonly name: number = arg,
+  ) {}
+
+  /** close(2). */
+  close(n: number, fd: number, desc: string): number {
+    return this.t.orc(n, desc, () => {
+      this.p.close(fd);
+      return 0;
+    });
+  }
+
+  /** VFIO_GROUP_SET_CONTAINER(&fd). */
+  setContainer(n: number, g: number, fd: number, desc: string): number {
+    this.p.poke(this.arg, encodeScalar(s32, fd));
+    return this.t.orc(n, desc, () => this.p.ioctl(g, VFIO_GROUP_SET_CONTAINER, this.arg));
+  }
+
+  /** VFIO_GROUP_GET_STATUS, the flags after the result; `why` follows the name when given. */
+  groupStatus(n: number, g: number, why?: string): void {
+    const { p, arg } = this;
+    p.poke(arg, vfio_group_status.encode({ argsz: vfio_group_status.size, flags: 0 }));
+    const desc = why === undefined ? "GROUP_GET_STATUS" : `GROUP_GET_STATUS ${why}`;
+    this.t.call(n, desc, () => p.ioctl(g, VFIO_GROUP_GET_STATUS, arg));
+    this.t.end(`flags=${hex(vfio_group_status.decode(p.peek(arg, vfio_group_status.size)).flags)}`);
+  }
+
+  /** VFIO_GROUP_GET_DEVICE_FD(dev) → the device fd. */
+  getDeviceFd(n: number, g: number, dev: string, desc: string): number {
+    this.p.poke(this.name, new TextEncoder().encode(`${dev}\0`));
+    return this.t.orc(n, desc, () => this.p.ioctl(g, VFIO_GROUP_GET_DEVICE_FD, this.name));
+  }
+
+  /** VFIO_DEVICE_BIND_IOMMUFD with argsz 24 → out_devid, printed after the result. */
+  bindIommufd(n: number, cd: number, ifd: number, desc: string): number {
+    const { p, arg } = this;
+    const size = vfio_device_bind_iommufd.size;
+    p.poke(arg, vfio_device_bind_iommufd.encode({ argsz: size, iommufd: ifd }));
+    this.t.call(n, desc, () => p.ioctl(cd, VFIO_DEVICE_BIND_IOMMUFD, arg));
+    const devid = vfio_device_bind_iommufd.decode(p.peek(arg, size)).out_devid;
+    this.t.end(`out_devid=${devid}`);
+    return devid;
+  }
+
+  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT(pt_id) → the pt_id written back, printed with `extra`. */
+  attachPt(n: number, cd: number, ptId: number, desc: string, extra = ""): number {
+    const { p, arg } = this;
+    const size = vfio_device_attach_iommufd_pt.size;
+    p.poke(arg, vfio_device_attach_iommufd_pt.encode({ argsz: size, pt_id: ptId }));
+    this.t.call(n, desc, () => p.ioctl(cd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg));
+    const got = vfio_device_attach_iommufd_pt.decode(p.peek(arg, size)).pt_id;
+    this.t.end(`pt_id=${got}${extra}`);
+    return got;
+  }
+
+  /** VFIO_DEVICE_DETACH_IOMMUFD_PT. */
+  detachPt(n: number, cd: number, desc: string): number {
+    const size = vfio_device_detach_iommufd_pt.size;
+    this.p.poke(this.arg, vfio_device_detach_iommufd_pt.encode({ argsz: size }));
+    return this.t.orc(n, desc, () => this.p.ioctl(cd, VFIO_DEVICE_DETACH_IOMMUFD_PT, this.arg));
+  }
+
+  /** IOMMU_IOAS_ALLOC → out_ioas_id, printed after the result. */
+  ioasAlloc(n: number, ifd: number, desc = "IOMMU_IOAS_ALLOC"): number {
+    const { p, arg } = this;
+    p.poke(arg, iommu_ioas_alloc.encode({ size: iommu_ioas_alloc.size }));
+    this.t.call(n, desc, () => p.ioctl(ifd, IOMMU_IOAS_ALLOC, arg));
+    const id = iommu_ioas_alloc.decode(p.peek(arg, iommu_ioas_alloc.size)).out_ioas_id;
+    this.t.end(`out_ioas_id=${id}`);
+    return id;
+  }
+
+  /** IOMMU_GET_HW_INFO(dev_id): the data type and capabilities after the result. */
+  hwInfo(n: number, ifd: number, devid: number, desc: string): void {
+    const { p, arg } = this;
+    p.poke(arg, iommu_hw_info.encode({ size: iommu_hw_info.size, dev_id: devid }));
+    this.t.call(n, desc, () => p.ioctl(ifd, IOMMU_GET_HW_INFO, arg));
+    const h = iommu_hw_info.decode(p.peek(arg, iommu_hw_info.size));
+    this.t.end(`out_data_type=${h.out_data_type} out_capabilities=${hex(h.out_capabilities)}`);
+  }
+
+  /** capset(2): `cap` raised in or dropped from the effective set. */
+  capset(n: number, cap: CapabilityName, on: boolean): void {
+    const p = this.p;
+    const effective = p.capget().effective.filter((c) => c !== cap);
+    this.t.orc(n, `capset(${on ? "raise" : "drop"} ${cap} in effective set)`, () => {
+      p.capset({ effective: on ? [...effective, cap] : effective });
+      return 0;
+    });
+  }
+
+  /** The probes' checks() on `fd` as their INFO line. */
+  checks(fd: number, when: string): string {
+    const line = checkExtensions((e) => this.p.ioctl(fd, VFIO_CHECK_EXTENSION, e));
+    return info(`CHECK_EXTENSION 0..11 ${when}:${line}`);
   }
 }
 
