@@ -281,6 +281,112 @@ describe("file mmap hooks", () => {
     expect(errnoOf(() => peek(mm, va + PAGE_SIZE, 4))).toBe("EFAULT:copy_from_user");
   });
 
+  test("an MMIO bus error in a user store is EFAULT, and a 4-byte one reaches nothing", () => {
+    const m = machine();
+    const mm = m.newMm();
+    const va = mm.mmap({
+      addr: 0,
+      length: 2 * PAGE_SIZE,
+      prot: RW,
+      flags: MAP_SHARED,
+      file: deviceFile(),
+    });
+    expect(errnoOf(() => mm.writeUser(va + PAGE_SIZE, new Uint8Array(4).fill(1)))).toBe(
+      "EFAULT:copy_to_user",
+    );
+    expect(m.device.regs.every((r) => r === 0)).toBe(true);
+  });
+
+  test("a store through a read-only PFN map is EFAULT before the device sees it", () => {
+    const m = machine();
+    const mm = m.newMm();
+    const va = mm.mmap({
+      addr: 0,
+      length: PAGE_SIZE,
+      prot: PROT_READ,
+      flags: MAP_SHARED,
+      file: deviceFile(),
+    });
+    expect(errnoOf(() => mm.writeUser(va, new Uint8Array([1, 2, 3, 4])))).toBe(
+      "EFAULT:copy_to_user",
+    );
+    expect(m.device.regs[0]).toBe(0);
+  });
+
+  test("an aligned 32-bit user access is one 32-bit bus access; others go byte by byte", () => {
+    const m = machine();
+    const mm = m.newMm();
+    const sizes: number[] = [];
+    const read = m.device.mmioRead.bind(m.device);
+    const write = m.device.mmioWrite.bind(m.device);
+    m.device.mmioRead = (off, size) => {
+      sizes.push(size);
+      return read(off, size);
+    };
+    m.device.mmioWrite = (off, size, value) => {
+      sizes.push(size);
+      return write(off, size, value);
+    };
+    const va = mm.mmap({
+      addr: 0,
+      length: PAGE_SIZE,
+      prot: RW,
+      flags: MAP_SHARED,
+      file: deviceFile(),
+    });
+    mm.writeUser(va + 4, new Uint8Array([1, 2, 3, 4]));
+    peek(mm, va + 4, 4);
+    expect(sizes).toEqual([4, 4]);
+    sizes.length = 0;
+    peek(mm, va + 5, 2);
+    mm.writeUser(va + 8, new Uint8Array([9, 9]));
+    expect(sizes).toEqual([1, 1, 1, 1]);
+    expect(m.device.regs[1]).toBe(0x0403_0201);
+  });
+
+  describe("a user access to a PFN map moves what the bus moves for that physical range", () => {
+    fcTest.prop(
+      [
+        fc.integer({ min: 0, max: PAGE_SIZE - 1 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.boolean(),
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      ],
+      { numRuns: 150 },
+    )(
+      "same bytes, same device state, same errno as tryReadBytes/tryWriteBytes",
+      (off, len, isWrite, data) => {
+        const user = machine();
+        const ref = machine();
+        const mm = user.newMm();
+        const va = mm.mmap({
+          addr: 0,
+          length: 2 * PAGE_SIZE,
+          prot: RW,
+          flags: MAP_SHARED,
+          file: deviceFile(),
+        });
+        for (const mach of [user, ref]) {
+          for (let i = 0; i < mach.device.regs.length; i++) mach.device.regs[i] = i * 0x01010101;
+        }
+        const src = data.subarray(0, len);
+        if (isWrite) {
+          const e = ref.bus.tryWriteBytes(MMIO_BASE + off, src, "cpu");
+          const got = errnoOf(() => mm.writeUser(va + off, src));
+          expect(got).toBe(e ? "EFAULT:copy_to_user" : "ok");
+        } else {
+          const want = new Uint8Array(len);
+          const e = ref.bus.tryReadBytes(MMIO_BASE + off, want, "cpu");
+          const buf = new Uint8Array(len);
+          const got = errnoOf(() => mm.readUser(va + off, buf));
+          expect(got).toBe(e ? "EFAULT:copy_from_user" : "ok");
+          if (!e) expect(buf).toEqual(want);
+        }
+        expect(user.device.regs).toEqual(ref.device.regs);
+      },
+    );
+  });
+
   test("a failing hook unmaps what it remapped, drops the file reference and maps nothing", () => {
     const mm = machine().newMm();
     const file = deviceFile({ fail: true });

@@ -21,7 +21,7 @@
  * - A private PFN map is written through (Linux would copy the page on the first write).
  */
 
-import { PAGE_SIZE, type SystemBus } from "@vfio-lab/hw-soc";
+import { type BusError, PAGE_SIZE, type SystemBus } from "@vfio-lab/hw-soc";
 import { SysError } from "../errno.js";
 import { ShmemObject } from "./memfd.js";
 import {
@@ -1025,7 +1025,7 @@ export class AddressSpace implements UserMemory, RmapOwner {
     }
     const firstVpn = Math.floor(va / PAGE_SIZE);
     const lastVpn = Math.floor((va + len - 1) / PAGE_SIZE);
-    if (firstVpn === lastVpn && this.copyUserPresentPage(va, firstVpn, buf, write)) return;
+    if (firstVpn === lastVpn && this.copyUserPresentPage(va, firstVpn, buf, write, fn)) return;
     const n = lastVpn - firstVpn + 1;
     const vmaOf: Vma[] = new Array(n);
     // Check every page before any fault or byte moves.
@@ -1096,22 +1096,64 @@ export class AddressSpace implements UserMemory, RmapOwner {
   }
 
   /**
-   * The common case of a syscall argument: a copy within one page of RAM that is already present
-   * with the needed access, which the general path would handle identically with no fault to
-   * take. Returns false (and does nothing) for anything else, which the general path then does.
+   * The common cases of a user copy within one page that is already present with the needed
+   * access, which the general path would handle identically with no fault to take: a syscall
+   * argument in RAM, and a load or store of a user-space driver to an mmap'd MMIO page
+   * (VM_PFNMAP, special PTE), which goes straight to the bus. Returns false (and does nothing)
+   * for anything else, which the general path then does.
    */
-  private copyUserPresentPage(va: number, vpn: number, buf: Uint8Array, write: boolean): boolean {
+  private copyUserPresentPage(
+    va: number,
+    vpn: number,
+    buf: Uint8Array,
+    write: boolean,
+    fn: string,
+  ): boolean {
     const vma = this.vmaLookup(va);
-    if (!vma || !(vma.flags & (write ? VM_WRITE : VM_READ | VM_WRITE)) || vma.flags & VM_PFNMAP) {
-      return false;
-    }
-    if (this.pageTable.bits(vpn) & PTE.special) return false;
+    if (!vma || !(vma.flags & (write ? VM_WRITE : VM_READ | VM_WRITE))) return false;
     const pfn = this.followPage(vma, va, write);
     if (pfn < 0) return false;
     const phys = pfn * PAGE_SIZE + (va & PAGE_MASK_LOW);
-    if (write) this.allocator.memory.write(phys, buf);
-    else this.allocator.memory.read(phys, buf);
+    if (this.pageTable.bits(vpn) & PTE.special) {
+      const e = this.busAccess(phys, buf, write);
+      if (e) {
+        const pva = vpn * PAGE_SIZE;
+        throw new SysError(
+          "EFAULT",
+          fn,
+          `bus error at 0x${pva.toString(16)} (user access: SIGBUS)`,
+        );
+      }
+    } else if (write) {
+      this.allocator.memory.write(phys, buf);
+    } else {
+      this.allocator.memory.read(phys, buf);
+    }
     return true;
+  }
+
+  /**
+   * A user access to a special (remapped MMIO) page: what tryReadBytes/tryWriteBytes do, with
+   * the aligned 32-bit load or store — a user-space driver's register access — issued as the
+   * one bus access those would make, without their run decoding.
+   */
+  private busAccess(phys: number, buf: Uint8Array, write: boolean): BusError | undefined {
+    if (buf.length !== 4 || phys % 4 !== 0) {
+      return write
+        ? this.bus.tryWriteBytes(phys, buf, "cpu")
+        : this.bus.tryReadBytes(phys, buf, "cpu");
+    }
+    if (write) {
+      const v = buf[0]! | (buf[1]! << 8) | (buf[2]! << 16) | (buf[3]! << 24);
+      return this.bus.tryWrite(phys, 4, v >>> 0, "cpu");
+    }
+    const v = this.bus.tryRead(phys, 4, "cpu");
+    if (typeof v !== "number") return v;
+    buf[0] = v & 0xff;
+    buf[1] = (v >>> 8) & 0xff;
+    buf[2] = (v >>> 16) & 0xff;
+    buf[3] = v >>> 24;
+    return undefined;
   }
 
   // ---------------------------------------------------------------------------------------
