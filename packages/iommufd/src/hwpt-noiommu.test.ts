@@ -175,6 +175,18 @@ describe("the software AMDv1 table through the IOMMU core", () => {
     expect((domain as unknown as { table: { size: number } }).table.size).toBe(0);
   });
 
+  it("refuses a map inside a run that began before it, leaving the run whole", () => {
+    // Found by the property below: the run [17, 18] and a map of page 18 alone.
+    const iommu = kernel().iommu;
+    const { domain } = noiommuDomain();
+    iommu.iommuMap(domain, 17 * SZ_4K, 0x4000_0000, 2 * SZ_4K, RW);
+    expect(() => iommu.iommuMap(domain, 18 * SZ_4K, 0x4000_1000, SZ_4K, RW)).toThrowErrno(
+      "EADDRINUSE",
+    );
+    expect(iommu.iommuIovaToPhys(domain, 18 * SZ_4K)).toBe(0x4000_1000);
+    expect(iommu.iommuUnmap(domain, 17 * SZ_4K, 2 * SZ_4K)).toBe(2 * SZ_4K);
+  });
+
   it("agrees with a page-by-page reference for any sequence of maps and whole unmaps", () => {
     const iommu = kernel().iommu;
     const op = fc.record({

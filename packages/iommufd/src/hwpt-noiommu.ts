@@ -150,8 +150,9 @@ function noiommuMapPages(
   const busy = dom.table.iterFirst(start, last);
   let end = last;
   if (busy) {
+    // A leaf present at the start (or a run that began before it) writes nothing at all.
+    if (busy.start <= start) throw new SysError("EADDRINUSE", fn, "IOVA already mapped");
     const leaves = (busy.start - start) / BigInt(pgsize);
-    if (leaves === 0n) throw new SysError("EADDRINUSE", fn, "IOVA already mapped");
     end = start + leaves * BigInt(pgsize) - 1n;
   }
   insertExtent(dom, start, end, { paddr, pgsize, prot });
