@@ -14,7 +14,10 @@
  * vfio_register_group_dev() and the physical iommufd operations — or the emulated ones with
  * vfio_register_emulated_iommu_dev() — and its device protocol is VFIO_DEVICE_GET_INFO (one
  * region, no IRQs), read/write/mmap that do nothing, and a count of open_device/close_device.
- * The full driver, with regions, IRQs and reset, is test-bus-driver.ts (`vfio-lab-test`).
+ * Registered emulated, its `dma_unmap` gives back what the test pinned through it
+ * (`CoreTestDevice.pinPages()`), as an mdev driver does. The full bus driver, with regions, IRQs
+ * and reset, is vfio-platform: the suites that need one live in
+ * packages/vfio-platform/test/selftests/ (vfio-platform sits above vfio-core, never below).
  *
  * The shared-group cases boot MOCK_IOMMU_DTS (kernel/src/iommu/iommu-test-fixture.ts), whose
  * mock IOMMU puts `2000000.a` and `2001000.b` in one group; the model's kernel needs a GIC to
@@ -22,8 +25,9 @@
  * kernel DMA-API driver (`kdrv`, not driver_managed_dma) binds both devices at boot.
  *
  * The container's backend is either none (vfio_iommu_type1, which modprobe brings along, is
- * removed: these tests are about vfio itself) or a fake (`fakeBackend()`) the test registers:
- * it shows exactly what container.c asks of a backend.
+ * removed: these tests are about vfio itself), type1 itself when a test asks for it (`type1`,
+ * with its allow_unsafe_interrupts), or a fake (`fakeBackend()`) the test registers: it shows
+ * exactly what container.c asks of a backend.
  */
 
 import { boards, DMA_TEST_CTRL, DMA_TEST_STATUS, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
@@ -45,8 +49,12 @@ import {
   type IommuOps,
   Kernel,
   type KernelConfigInput,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
   type PlatformDevice,
   PlatformDriver,
+  PROT_READ,
+  PROT_WRITE,
   type Process,
   SysError,
   s32,
@@ -93,16 +101,23 @@ import {
 } from "../src/vfio.js";
 import {
   type Vfio,
+  vfioDmaRw,
   vfioInitDevice,
   vfioOf,
+  vfioPinPages,
   vfioPutDevice,
   vfioRegisterEmulatedIommuDev,
   vfioRegisterGroupDev,
+  vfioUnpinPages,
   vfioUnregisterGroupDev,
 } from "../src/vfio-main.js";
-import { vfioModule } from "../src/vfio-modules.js";
+import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
 
 export const TEST_DRIVER = "vfio-core-test";
+
+/** No device of the board has isolated MSIs: type1 and iommufd refuse without these (EPERM). */
+export const UNSAFE_INTERRUPTS =
+  "iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1";
 
 /** A device as sysfs names it: /sys/bus/<bus>/devices/<name>. */
 export interface BusDevice {
@@ -123,6 +138,44 @@ export const MOCK_B: BoardDev = { bus: "platform", name: "2001000.b", group: 0, 
 export class CoreTestDevice extends VfioCoreDevice {
   opens = 0;
   closes = 0;
+  /** Emulated mode: the page runs the driver holds pinned, as an mdev driver tracks them. */
+  readonly pins: { iova: bigint; npage: number }[] = [];
+  /** Emulated mode: every dma_unmap the core asked for, as [iova, length]. */
+  readonly unmapCalls: [bigint, bigint][] = [];
+
+  /** vfio_pin_pages() for the driver's own use: pins and records the run. */
+  pinPages(iova: bigint, npage: number, prot: number): number[] {
+    const pfns = vfioPinPages(this, iova, npage, prot);
+    this.pins.push({ iova, npage });
+    return pfns;
+  }
+
+  /** vfio_unpin_pages() of a run the driver pinned. */
+  unpinPages(iova: bigint, npage: number): void {
+    const at = this.pins.findIndex((p) => p.iova === iova && p.npage === npage);
+    if (at < 0) throw new Error(`no pinned run at 0x${iova.toString(16)}`);
+    this.pins.splice(at, 1);
+    vfioUnpinPages(this, iova, npage);
+  }
+
+  /** vfio_dma_rw(): the CPU reads or writes user memory at an IOVA for the device. */
+  dmaRw(current: Task, iova: bigint, buf: Uint8Array, write: boolean): void {
+    vfioDmaRw(this, current, iova, buf, write);
+  }
+}
+
+/**
+ * The emulated driver's `dma_unmap`: user space is taking `[iova, iova + length)` away, so every
+ * run the driver pinned that touches it is unpinned before the core goes on.
+ */
+function dmaUnmap(vdev: CoreTestDevice, iova: bigint, length: bigint): void {
+  vdev.unmapCalls.push([iova, length]);
+  const page = BigInt(PAGE_SIZE);
+  for (const pin of [...vdev.pins]) {
+    const end = pin.iova + BigInt(pin.npage) * page;
+    if (end <= iova || pin.iova >= iova + length) continue;
+    vdev.unpinPages(pin.iova, pin.npage);
+  }
 }
 
 export interface TestDriverOptions {
@@ -161,7 +214,7 @@ export function coreTestOps(opts: TestDriverOptions = {}): VfioDeviceOps<CoreTes
         unbindIommufd: vfioIommufdEmulatedUnbind,
         attachIoas: vfioIommufdEmulatedAttachIoas,
         detachIoas: vfioIommufdEmulatedDetachIoas,
-        dmaUnmap: () => {},
+        dmaUnmap,
       }
     : {
         bindIommufd: vfioIommufdPhysicalBind,
@@ -299,6 +352,11 @@ export interface CoreWorldOptions {
   readonly safe?: boolean;
   /** vfio.enable_unsafe_noiommu_mode (default off). */
   readonly noiommu?: boolean;
+  /**
+   * Keep vfio_iommu_type1 (loaded when the build has a container), with its
+   * allow_unsafe_interrupts unless `safe`.
+   */
+  readonly type1?: boolean;
   /** Boot the mock-IOMMU board (two devices in one group) instead of virtLab. */
   readonly mock?: boolean;
   readonly driver?: TestDriverOptions;
@@ -313,7 +371,7 @@ export function coreSetup(opts: CoreWorldOptions = {}): CoreWorld {
     : boards.virtLab({ ramSize: 0x4000_0000 });
   const soc = Soc.fromDeviceTree(dts);
   const cmdline = [
-    opts.safe ? "" : "iommufd.allow_unsafe_interrupts=1",
+    opts.safe ? "" : opts.type1 ? UNSAFE_INTERRUPTS : "iommufd.allow_unsafe_interrupts=1",
     opts.noiommu ? "vfio.enable_unsafe_noiommu_mode=1" : "",
     opts.cmdline ?? "",
   ]
@@ -327,8 +385,13 @@ export function coreSetup(opts: CoreWorldOptions = {}): CoreWorld {
   kernel.modprobe(iommufdModule);
   kernel.modprobe(vfioModule);
   // modprobe brings vfio_iommu_type1 along (MODULE_SOFTDEP); the container starts with no type1
-  // backend, as after `insmod vfio.ko` (the tests that want type1 modprobe it).
-  if (kernel.modules.isLoaded("vfio_iommu_type1")) kernel.rmmod("vfio_iommu_type1");
+  // backend, as after `insmod vfio.ko`, unless the test wants type1 (then load it where that
+  // soft dependency is not wired).
+  const type1Loaded = kernel.modules.isLoaded("vfio_iommu_type1");
+  if (!opts.type1 && type1Loaded) kernel.rmmod("vfio_iommu_type1");
+  if (opts.type1 && !type1Loaded && kernel.config.CONFIG_VFIO_CONTAINER) {
+    kernel.modprobe(vfioIommuType1Module);
+  }
   kernel.drivers.registerDriver(coreTestDriver(kernel, opts.driver));
   const p = kernel.spawn({ comm: "vmm" });
   const w = { soc, kernel, vfio: vfioOf(kernel), p, arg: p.malloc(PAGE_SIZE) };
@@ -381,6 +444,33 @@ export function vdevOf(w: { readonly kernel: Kernel }, dev: BoardDev): CoreTestD
   const d = w.kernel.drivers.findDevice("platform", dev.name);
   if (!(d?.driverData instanceof CoreTestDevice)) throw new Error(`${dev.name} is not bound`);
   return d.driverData;
+}
+
+/** lib/sysfs.c: sysfs_iommu_group_get() — the group number from the `iommu_group` link. */
+export function sysfsIommuGroupGet(p: Process, dev: BusDevice): number {
+  const link = p.readlink(`/sys/bus/${dev.bus}/devices/${dev.name}/iommu_group`);
+  return Number(link.slice(link.lastIndexOf("/") + 1));
+}
+
+/** `/dev/vfio/devices/<vfio-dev entry>` of a registered device (vfio_pci_get_cdev_path()). */
+export function cdevPath(p: Process, dev: BusDevice, prefix = "vfio"): string {
+  const entry = p
+    .readdir(`/sys/bus/${dev.bus}/devices/${dev.name}/vfio-dev`)
+    .find((e) => e.startsWith(prefix));
+  if (!entry) throw new Error(`${dev.name} has no vfio cdev`);
+  return `/dev/vfio/devices/${entry}`;
+}
+
+/** Anonymous private read/write memory, as the selftests' `mmap(NULL, size, …)`. */
+export function mmapAnon(p: Process, size: number, extraFlags = 0): number {
+  return p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extraFlags, -1, 0);
+}
+
+/** The physical address behind a user address of `p` (the page must be present). */
+export function userPhys(p: Process, va: number): number {
+  const pfn = p.mm.translate(va);
+  if (pfn < 0) throw new Error(`0x${va.toString(16)} is not present`);
+  return pfn * PAGE_SIZE + (va % PAGE_SIZE);
 }
 
 /** The IOMMU group of a device, as the IOMMU core holds it. */

@@ -1,13 +1,14 @@
 /**
  * The model against a real Linux 7.3: replays oracle-probes/vfio-container-group.c — the legacy
  * container (/dev/vfio/vfio, container.c) and the group (/dev/vfio/N, group.c) state machines —
- * with c030000.dma-test (IOMMU group 1, as edu's was) bound to `vfio-lab-test` in place of the
- * edu device under vfio-pci, and compares every line whose answer does not depend on PCI with
- * the recorded one (oracle-probes/vfio-container-group.7.3.txt, by ORC number).
+ * with c030000.dma-test (IOMMU group 1, as edu's was) bound to core-fixture.ts's minimal
+ * `vfio-core-test` driver in place of the edu device under vfio-pci, and compares every line
+ * whose answer does not depend on PCI with the recorded one
+ * (oracle-probes/vfio-container-group.7.3.txt, by ORC number).
  *
  * Skipped, because their answer is vfio-pci's or PCI's:
  * - ORC 022–024 (finit_module of irqbypass, vfio_pci_core, vfio_pci) and 001 (iommu_amdv1): the
- *   board's bus driver is the `vfio_lab_test` module; 025–026, 131, 133–134 (driver_override,
+ *   board's bus driver is the test's `vfio-core-test`; 025–026, 131, 133–134 (driver_override,
  *   drivers_probe and unbind under /sys/bus/pci): done through /sys/bus/platform instead.
  * - ORC 046, 048, 049, 105 (a name with a trailing space, " foo", " vf_token=…"): vfio-pci's
  *   `match` parses the VF token; a driver without `match` compares dev_name() (ENODEV).
@@ -56,12 +57,13 @@ import {
 import { describe, expect } from "vitest";
 import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
 import {
-  bindToTestDriver,
-  boot,
-  DMA_TEST,
+  bindTest,
+  coreSetup,
+  coreTestDriver,
+  DMAT0,
   sysfsIommuGroupGet,
   UNSAFE_INTERRUPTS,
-} from "./fixture.js";
+} from "./core-fixture.js";
 import {
   boardMajors,
   describeReplay,
@@ -76,9 +78,8 @@ import {
   startReplay,
   statNode,
 } from "./oracle-vfio-replay.js";
-import { vfioLabTestModule } from "./test-bus-driver.js";
 
-const DEV = DMA_TEST.name;
+const DEV = DMAT0.name;
 const SYSDEV = `/sys/bus/platform/devices/${DEV}`;
 /** Where the device sits in /sys/devices: below the board's platform bus node. */
 const DEVPATH = `platform/platform-bus@c000000/${DEV}`;
@@ -91,7 +92,7 @@ function replay(): Replay {
   const big = p.malloc(2 * PAGE_SIZE);
   const enc = new TextEncoder();
   const io = new ProbeCalls(t, p, sb, big);
-  const group = sysfsIommuGroupGet(p, DMA_TEST);
+  const group = sysfsIommuGroupGet(p, DMAT0);
   const gpath = `/dev/vfio/${group}`;
   const status = (n: number, g: number, argsz: number) => {
     p.poke(sb, new Uint8Array(64).fill(0xaa));
@@ -168,10 +169,10 @@ function replay(): Replay {
   t.orc(21, "container ioctl 0x1234 before SET_IOMMU", () => p.ioctl(c, 0x1234));
 
   t.begin("vfio-pci takes the edu device");
-  t.skip([22, 23, 24], "vfio-pci's modules: the board's bus driver is vfio_lab_test");
+  t.skip([22, 23, 24], "vfio-pci's modules: the board's bus driver is the test's vfio-core-test");
   t.skip([25, 26], "binds through /sys/bus/pci: the replay binds through /sys/bus/platform");
-  kernel.modprobe(vfioLabTestModule);
-  bindToTestDriver(p, DMA_TEST);
+  kernel.drivers.registerDriver(coreTestDriver(kernel));
+  bindTest({ p }, DMAT0);
   t.kmsg();
   const procLines = (path: string) => p.readFile(path).replace(/\n$/, "").split("\n");
   /**
@@ -421,8 +422,8 @@ describeReplay(
 );
 
 describe("GROUP_GET_STATUS at any argsz answers as Linux 7.3 did at 0, 7, 8 and 16", () => {
-  const { p } = boot();
-  const g = p.open(`/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`, O_RDWR);
+  const { p } = coreSetup({ bind: [DMAT0] });
+  const g = p.open(`/dev/vfio/${sysfsIommuGroupGet(p, DMAT0)}`, O_RDWR);
   const sb = p.malloc(PAGE_SIZE);
 
   fcTest.prop([fc.integer({ min: 0, max: 0xffff_ffff })], { numRuns: 200 })(

@@ -3,9 +3,9 @@
  * one IOMMU group behind the SMMUv3: GET_INFO at every argsz with its capability chain,
  * MAP_DMA/UNMAP_DMA errors for TYPE1v2 and TYPE1 (v1), VADDR, DIRTY_PAGES (the 0x3ff leftover
  * bitmap too), dma_entry_limit, RLIMIT_MEMLOCK with and without CAP_IPC_LOCK — with
- * c030000.dma-test (IOMMU group 1, as edu's was) bound to `vfio-lab-test`, and compares every
- * line, every hexdump and every log line with the recorded one
- * (oracle-probes/vfio-type1.7.3.txt, by ORC number).
+ * c030000.dma-test (IOMMU group 1, as edu's was) bound to core-fixture.ts's minimal
+ * `vfio-core-test` driver, and compares every line, every hexdump and every log line with the
+ * recorded one (oracle-probes/vfio-type1.7.3.txt, by ORC number).
  *
  * The valid IOVA ranges come from the domain's aperture and the group's reserved regions: the
  * board's SMMU has a 48-bit input range and reserves 0x8000000 + 1 MiB for MSIs
@@ -56,12 +56,13 @@ import {
 } from "@vfio-lab/kernel";
 import { describe, expect } from "vitest";
 import {
-  bindToTestDriver,
-  boot,
-  DMA_TEST,
+  bindTest,
+  coreSetup,
+  coreTestDriver,
+  DMAT0,
   sysfsIommuGroupGet,
   UNSAFE_INTERRUPTS,
-} from "./fixture.js";
+} from "./core-fixture.js";
 import {
   describeReplay,
   hex,
@@ -76,7 +77,6 @@ import {
   startReplay,
   writeFile,
 } from "./oracle-vfio-replay.js";
-import { vfioLabTestModule } from "./test-bus-driver.js";
 
 const PS = PAGE_SIZE;
 const MB = 1 << 20;
@@ -99,12 +99,12 @@ function replay(): Replay {
   const io = new ProbeCalls(t, p, arg);
   let c = -1;
   let g = -1;
-  const gpath = `/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`;
+  const gpath = `/dev/vfio/${sysfsIommuGroupGet(p, DMAT0)}`;
   const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
   replayModuleLoads(t, kernel, { type1: 7, pciBind: [8, 9] });
-  kernel.modprobe(vfioLabTestModule);
-  bindToTestDriver(p, DMA_TEST);
+  kernel.drivers.registerDriver(coreTestDriver(kernel));
+  bindTest({ p }, DMAT0);
   t.after(
     9,
     [
@@ -573,9 +573,9 @@ describe("GET_INFO at any argsz writes what Linux 7.3 wrote at the recorded ones
     0,
     120,
   );
-  const { p } = boot();
+  const { p } = coreSetup({ type1: true, bind: [DMAT0] });
   const c = p.open("/dev/vfio/vfio", O_RDWR);
-  const g = p.open(`/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`, O_RDWR);
+  const g = p.open(`/dev/vfio/${sysfsIommuGroupGet(p, DMAT0)}`, O_RDWR);
   const ib = p.malloc(PAGE_SIZE);
   p.poke(ib, encodeScalar(s32, c));
   p.ioctl(g, VFIO_GROUP_SET_CONTAINER, ib);

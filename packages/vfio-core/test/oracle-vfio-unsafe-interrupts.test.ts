@@ -3,17 +3,16 @@
  * platform without MSI isolation (QEMU with GICv2: no ITS), where type1's SET_IOMMU, the
  * iommufd compat group path and the cdev bind are refused until the `allow_unsafe_interrupts`
  * parameters of vfio_iommu_type1 and iommufd are written at run time — with c030000.dma-test
- * (IOMMU group 1, as edu's was) bound to `vfio-lab-test`. The board has no isolated MSI at all,
- * so this is the probe whose answers it must give with both parameters at their defaults; every
- * line and log line is compared with the recorded one
+ * (IOMMU group 1, as edu's was) bound to core-fixture.ts's minimal `vfio-core-test` driver. The
+ * board has no isolated MSI at all, so this is the probe whose answers it must give with both
+ * parameters at their defaults; every line and log line is compared with the recorded one
  * (oracle-probes/vfio-unsafe-interrupts.7.3.txt, by ORC number).
  *
  * Skipped: ORC 001–002, 005–006 (finit_module of irqbypass, iommu_amdv1, vfio_pci_core,
  * vfio_pci), 008–009 (vfio-pci binds edu through /sys/bus/pci: the replay binds through
  * /sys/bus/platform), the INFO line naming the PCI device, and KMSG "enabling device (0000 ->
- * 0002)" (vfio-pci's) and, on the model's side, the test driver's "reset" (vfio-platform resets
- * the device at every open and close, and says so). The log lines a device prints carry the driver's name: `vfio-lab-test
- * c030000.dma-test:` where the oracle has `vfio-pci 0000:00:01.0:`.
+ * 0002)" (vfio-pci's). The log lines a device prints carry the driver's name:
+ * `vfio-core-test c030000.dma-test:` where the oracle has `vfio-pci 0000:00:01.0:`.
  */
 
 import { PAGE_SIZE } from "@vfio-lab/hw-soc";
@@ -24,7 +23,13 @@ import {
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
 } from "@vfio-lab/kernel";
-import { bindToTestDriver, DMA_TEST, sysfsIommuGroupGet } from "./fixture.js";
+import {
+  bindTest,
+  coreTestDriver,
+  DMAT0,
+  sysfsIommuGroupGet,
+  TEST_DRIVER,
+} from "./core-fixture.js";
 import {
   describeReplay,
   eduAs,
@@ -36,27 +41,25 @@ import {
   startReplay,
   writeFile,
 } from "./oracle-vfio-replay.js";
-import { VFIO_LAB_TEST, vfioLabTestModule } from "./test-bus-driver.js";
 
 const TYPE1_PARAM = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
 const IOMMUFD_PARAM = "/sys/module/iommufd/parameters/allow_unsafe_interrupts";
 
 function replay(): Replay {
   const { t, kernel, p } = startReplay("vfio-unsafe-interrupts.7.3.txt", {
-    subst: eduAs(VFIO_LAB_TEST, DMA_TEST.name),
+    subst: eduAs(TEST_DRIVER, DMAT0.name),
   });
   const arg = p.malloc(PAGE_SIZE);
   const name = p.malloc(PAGE_SIZE);
   const io = new ProbeCalls(t, p, arg, name);
-  const gpath = `/dev/vfio/${sysfsIommuGroupGet(p, DMA_TEST)}`;
-  // The test driver resets the DMA engine at every open and close, as vfio-platform does.
-  const kmsg = () => t.kmsg().filter((l) => !l.endsWith(": reset"));
+  const gpath = `/dev/vfio/${sysfsIommuGroupGet(p, DMAT0)}`;
+  const kmsg = () => t.kmsg();
   const getDeviceFd = (n: number, g: number) =>
-    io.getDeviceFd(n, g, DMA_TEST.name, "GROUP_GET_DEVICE_FD");
+    io.getDeviceFd(n, g, DMAT0.name, "GROUP_GET_DEVICE_FD");
 
   replayModuleLoads(t, kernel, { type1: 7, pciBind: [8, 9] });
-  kernel.modprobe(vfioLabTestModule);
-  bindToTestDriver(p, DMA_TEST);
+  kernel.drivers.registerDriver(coreTestDriver(kernel));
+  bindTest({ p }, DMAT0);
   t.after(
     9,
     [showFile(p, TYPE1_PARAM), showFile(p, IOMMUFD_PARAM), ...kmsg()],

@@ -8,9 +8,8 @@
  * compared, only what vfio-platform does.
  */
 
-import { boards, Soc } from "@vfio-lab/hw-soc";
-import { iommufdModule } from "@vfio-lab/iommufd";
-import { Kernel, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "@vfio-lab/kernel";
+import { boards } from "@vfio-lab/hw-soc";
+import { MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "@vfio-lab/kernel";
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -19,15 +18,14 @@ import {
   vfio_irq_info,
   vfio_region_info,
 } from "@vfio-lab/kernel/uapi";
-import { regionOffset, vfioModule } from "@vfio-lab/vfio-core";
+import { regionOffset } from "@vfio-lab/vfio-core";
 import { describe, expect, test } from "vitest";
 import {
   assign,
-  closeAll,
+  boot,
   driverOf,
   type Opened,
   openDevice,
-  UNSAFE_INTERRUPTS,
   type World,
 } from "../test/platform-fixture.js";
 import { vfioPlatformCalxedaxgmacModule } from "./reset/vfio-platform-calxedaxgmac.js";
@@ -39,18 +37,14 @@ const PS = 4096;
 const DEPRECATION =
   "vfio-platform 9030000.pl061: DEPRECATION: VFIO Calxeda xgmac platform reset is deprecated and will be removed in a future kernel release";
 
-/** The probe's `-dtb virt-pl061-xgmac.dtb`, in the model's terms. */
+/** The probe's `-dtb virt-pl061-xgmac.dtb`, in the model's terms, and the probe's process. */
 function bootXgmacPl061(): World {
-  const dts = boards
+  const board = boards
     .virtLab()
     .replace('compatible = "arm,pl061", "arm,primecell";', 'compatible = "calxeda,hb-xgmac";');
-  const soc = Soc.fromDeviceTree(dts);
-  const kernel = Kernel.boot(soc, { cmdline: UNSAFE_INTERRUPTS });
-  kernel.modprobe(iommufdModule);
   // ORC 001-005: vfio with enable_unsafe_noiommu_mode=1, then vfio_platform_base, vfio_platform.
-  kernel.modprobe(vfioModule, { enable_unsafe_noiommu_mode: true });
-  kernel.modprobe(vfioPlatformModule);
-  return { soc, kernel, p: kernel.spawn({ comm: "probe" }) };
+  const w = boot({ board, noiommu: true, modules: ["vfio_platform"] });
+  return { ...w, p: w.kernel.spawn({ comm: "probe" }) };
 }
 
 /** kmsg since the last call, without timestamps, with the opener's pid folded. */
@@ -175,11 +169,11 @@ describe("oracle vfio-platform-common.7.3.txt", () => {
     expect(() => w.p.mmap(0, PS, rw, MAP_SHARED, fd, PS)).toThrowErrno("EINVAL");
     expect(() => w.p.mmap(0, PS, rw, MAP_SHARED, fd, regionOffset(1))).toThrowErrno("EINVAL");
     w.p.munmap(w.p.mmap(0, PS, rw, MAP_SHARED, fd, 0), PS);
-    closeAll(o);
+    o.close();
     expect(kmsg(w)).toEqual(["vfio-platform 9030000.pl061: VFIO: reset"]);
 
     // ORC 041-045: a second open has no deprecation.
-    closeAll(openDevice(w.p, DEV));
+    openDevice(w.p, DEV).close();
     expect(kmsg(w)).toEqual([
       "vfio-platform 9030000.pl061: VFIO: reset",
       "vfio-platform 9030000.pl061: vfio-noiommu device opened by user (probe:PID)",
@@ -194,7 +188,7 @@ describe("oracle vfio-platform-common.7.3.txt", () => {
     w.p.writeFile("/sys/bus/platform/drivers_probe", DEV.name);
     expect(driverOf(w.p, DEV)).toBe("vfio-platform");
     kmsg(w);
-    closeAll(openDevice(w.p, DEV));
+    openDevice(w.p, DEV).close();
     expect(kmsg(w)).toEqual([
       "vfio-platform 9030000.pl061: VFIO: reset",
       DEPRECATION,
@@ -232,7 +226,7 @@ describe("oracle vfio-platform-common.7.3.txt", () => {
     expect([...w.p.peek(buf, 4)]).toEqual([0x76, 0x69, 0x72, 0x74]);
     expect(() => w.p.mmap(0, PS, PROT_READ, MAP_SHARED, o.device.fd, 0)).toThrowErrno("EINVAL");
     expect(() => o.device.reset()).toThrowErrno("EINVAL");
-    closeAll(o);
+    o.close();
     expect(kmsg(w)).toEqual([
       "vfio-platform a000000.virtio_mmio: VFIO: no reset function found!",
       "vfio-platform a000000.virtio_mmio: VFIO: no reset function found!",

@@ -13,7 +13,8 @@
  *   `(periphid & mask) == id`, else ENODEV (the driver core's dev_dbg "rejects match": no
  *   dmesg line, and the next driver is tried);
  * - the device reuses vfio_platform_base unchanged (vfio_platform_init_common(), open/close,
- *   ioctl, read/write/mmap, IRQs); `vdev->name` is the driver's name, so the IRQ shows as
+ *   ioctl, read/write/mmap, IRQs, the probe and remove bodies) and vfio-amba's binder (one
+ *   window, get_amba_irq()); `vdev->name` is the driver's name, so the IRQ shows as
  *   `vfio-irq[N](<driver>)`; no reset module is required, and no deprecation line is printed;
  * - the device-specific knowledge the generic path lacks: a real reset, a list of register
  *   writes from the device's TRM, installed as the device's `of_reset` (so GET_INFO reports
@@ -41,37 +42,28 @@
  */
 
 import {
-  AMBA_NR_IRQS,
   type AmbaDevice,
   AmbaDriver,
   type AmbaId,
   defineModule,
-  errno,
   type Kernel,
   type KernelModule,
   moduleParam,
   SysError,
 } from "@vfio-lab/kernel";
-import { VFIO_DEVICE_FLAGS_AMBA } from "@vfio-lab/kernel/uapi";
-import {
-  type VfioDeviceOps,
-  vfioInitDevice,
-  vfioIommufdPhysicalAttachIoas,
-  vfioIommufdPhysicalBind,
-  vfioIommufdPhysicalDetachIoas,
-  vfioIommufdPhysicalUnbind,
-  vfioModule,
-  vfioPutDevice,
-  vfioUnregisterGroupDev,
-} from "@vfio-lab/vfio-core";
-import { vfioPlatformBaseModule } from "./vfio-platform-base.js";
+import { type VfioDeviceOps, vfioModule } from "@vfio-lab/vfio-core";
+import { vfioAmbaBinder } from "./vfio-amba.js";
+import { moduleDriver, vfioPlatformBaseModule } from "./vfio-platform-base.js";
 import {
   vfioPlatformCommonOps,
   vfioPlatformInitCommon,
+  vfioPlatformPhysicalIommufdOps,
+  vfioPlatformProbeCommon,
   vfioPlatformRegionIoremap,
   vfioPlatformReleaseCommon,
+  vfioPlatformRemoveCommon,
 } from "./vfio-platform-common.js";
-import { vfioPlatformEmulatedIommufdOps, vfioPlatformRegisterDev } from "./vfio-platform-nodma.js";
+import { vfioPlatformEmulatedIommufdOps } from "./vfio-platform-nodma.js";
 import { VfioPlatformDevice, type VfioPlatformResetFn } from "./vfio-platform-private.js";
 
 /** One 32-bit register write of a variant's reset, named as the device's TRM names it. */
@@ -122,12 +114,6 @@ export function vfioAmbaVariantReset(spec: VfioAmbaVariantSpec): VfioPlatformRes
   };
 }
 
-/** get_amba_irq() of vfio_amba.c: `adev->irq[i]`, 0 meaning no such line (ENXIO). */
-function variantGetIrq(adev: AmbaDevice, i: number): number {
-  const irq = i < AMBA_NR_IRQS ? (adev.irq[i] ?? 0) : 0;
-  return irq ? irq : -errno("ENXIO");
-}
-
 /** The physical and emulated `vfio_device_ops` of one variant. */
 function variantOps(spec: VfioAmbaVariantSpec): {
   physical: VfioDeviceOps<VfioPlatformDevice>;
@@ -149,10 +135,7 @@ function variantOps(spec: VfioAmbaVariantSpec): {
     init,
     release,
     ...vfioPlatformCommonOps,
-    bindIommufd: vfioIommufdPhysicalBind,
-    unbindIommufd: vfioIommufdPhysicalUnbind,
-    attachIoas: vfioIommufdPhysicalAttachIoas,
-    detachIoas: vfioIommufdPhysicalDetachIoas,
+    ...vfioPlatformPhysicalIommufdOps,
   };
   return { physical, emulated: { ...physical, ...vfioPlatformEmulatedIommufdOps } };
 }
@@ -177,32 +160,11 @@ function variantProbe(
     // A board that does put the PrimeCell behind an IOMMU gave it a group: use it (an
     // emulated registration would try to add the device to a second group and fail EEXIST).
     const ops = emulatedIommu && !kernel.iommu.deviceGroup(adev) ? emulated : physical;
-    const vdev = vfioInitDevice(
-      new VfioPlatformDevice(kernel, adev, ops, () => ({
-        platformName: spec.driver,
-        flags: VFIO_DEVICE_FLAGS_AMBA,
-        getResource: (i) => (i === 0 ? adev.res : null),
-        getIrq: (i) => variantGetIrq(adev, i),
-        // The reset is the driver's own: no module has to be found for it.
-        resetRequired: false,
-      })),
+    // The reset is the driver's own: no module has to be found for it (resetRequired false).
+    vfioPlatformProbeCommon(
+      new VfioPlatformDevice(kernel, adev, ops, () => vfioAmbaBinder(adev, spec.driver)),
     );
-    try {
-      vfioPlatformRegisterDev(vdev);
-    } catch (e) {
-      vfioPutDevice(vdev);
-      throw e;
-    }
-    adev.driverData = vdev;
   };
-}
-
-/** The variant's remove: as vfio_amba_remove(). */
-function variantRemove(adev: AmbaDevice): void {
-  const vdev = adev.driverData as VfioPlatformDevice;
-  vfioUnregisterGroupDev(vdev);
-  vfioPutDevice(vdev);
-  adev.driverData = null;
 }
 
 /** Builds a variant module from what its driver knows (see the file header). */
@@ -210,31 +172,24 @@ export function defineVfioAmbaVariant(
   spec: VfioAmbaVariantSpec,
 ): KernelModule<Kernel, VfioAmbaVariantParams> {
   const ops = variantOps(spec);
-  const drivers = new WeakMap<Kernel, AmbaDriver>();
   return defineModule({
     name: spec.module,
     params: [emulatedIommuParam(spec.device)] as const,
     dependencies: [vfioPlatformBaseModule, vfioModule],
-    init: (kernel, params) => {
-      const driver = new AmbaDriver({
-        name: spec.driver,
-        owner: spec.module,
-        // The terminator alone: binding only by driver_override (see the file header).
-        idTable: [{ id: 0, mask: 0 }],
-        driverManagedDma: true,
-        // perm 0: fixed for the life of the module.
-        probe: variantProbe(kernel, spec, params.emulated_iommu, ops),
-        remove: variantRemove,
-      });
-      kernel.drivers.registerDriver(driver);
-      drivers.set(kernel, driver);
-    },
-    exit: (kernel) => {
-      const driver = drivers.get(kernel);
-      if (!driver) return;
-      kernel.drivers.unregisterDriver(driver);
-      drivers.delete(kernel);
-    },
+    ...moduleDriver(
+      (kernel, params: { emulated_iommu: boolean }) =>
+        new AmbaDriver({
+          name: spec.driver,
+          owner: spec.module,
+          // The terminator alone: binding only by driver_override (see the file header).
+          idTable: [{ id: 0, mask: 0 }],
+          driverManagedDma: true,
+          // perm 0: fixed for the life of the module.
+          probe: variantProbe(kernel, spec, params.emulated_iommu, ops),
+          // As vfio_amba_remove().
+          remove: vfioPlatformRemoveCommon,
+        }),
+    ),
   });
 }
 

@@ -39,33 +39,23 @@ import {
   SysError,
 } from "@vfio-lab/kernel";
 import { VFIO_DEVICE_FLAGS_AMBA } from "@vfio-lab/kernel/uapi";
-import {
-  type VfioDeviceOps,
-  vfioInitDevice,
-  vfioIommufdPhysicalAttachIoas,
-  vfioIommufdPhysicalBind,
-  vfioIommufdPhysicalDetachIoas,
-  vfioIommufdPhysicalUnbind,
-  vfioModule,
-  vfioPutDevice,
-  vfioUnregisterGroupDev,
-} from "@vfio-lab/vfio-core";
+import { type VfioDeviceOps, vfioModule } from "@vfio-lab/vfio-core";
 import {
   devErrOnce,
+  moduleDriver,
   VFIO_PLATFORM_BASE_VERSION,
   vfioPlatformBaseModule,
 } from "./vfio-platform-base.js";
 import {
   vfioPlatformCommonOps,
   vfioPlatformInitCommon,
+  vfioPlatformPhysicalIommufdOps,
+  vfioPlatformProbeCommon,
   vfioPlatformReleaseCommon,
+  vfioPlatformRemoveCommon,
 } from "./vfio-platform-common.js";
-import {
-  vfioPlatformEmulatedIommufdOps,
-  vfioPlatformRegisterDev,
-  vfioPlatformSelectOps,
-} from "./vfio-platform-nodma.js";
-import { VfioPlatformDevice } from "./vfio-platform-private.js";
+import { vfioPlatformEmulatedIommufdOps, vfioPlatformSelectOps } from "./vfio-platform-nodma.js";
+import { type VfioPlatformBinder, VfioPlatformDevice } from "./vfio-platform-private.js";
 
 /** The driver's name: what `driver_override` must say. */
 export const VFIO_AMBA = "vfio-amba";
@@ -85,6 +75,22 @@ export function vfioAmbaName(periphid: number): string {
 function getAmbaIrq(adev: AmbaDevice, i: number): number {
   const irq = i < AMBA_NR_IRQS ? (adev.irq[i] ?? 0) : 0;
   return irq ? irq : -errno("ENXIO");
+}
+
+/**
+ * The fields vfio_amba_init_dev() sets besides `vdev->name` (given: vfio-amba's is
+ * vfioAmbaName(), an RFC variant's its driver name): flags AMBA, the one window `adev->res` as
+ * region 0, get_amba_irq(), and never `reset_required` — no reset module knows a PrimeCell, so
+ * requiring one would make the driver useless (a variant's reset is its own).
+ */
+export function vfioAmbaBinder(adev: AmbaDevice, name: string): VfioPlatformBinder {
+  return {
+    platformName: name,
+    flags: VFIO_DEVICE_FLAGS_AMBA,
+    getResource: (i) => (i === 0 ? adev.res : null),
+    getIrq: (i) => getAmbaIrq(adev, i),
+    resetRequired: false,
+  };
 }
 
 /**
@@ -109,10 +115,7 @@ export const vfioAmbaOps: VfioDeviceOps<VfioPlatformDevice> = {
   init: vfioAmbaInitDev,
   release: vfioAmbaReleaseDev,
   ...vfioPlatformCommonOps,
-  bindIommufd: vfioIommufdPhysicalBind,
-  unbindIommufd: vfioIommufdPhysicalUnbind,
-  attachIoas: vfioIommufdPhysicalAttachIoas,
-  detachIoas: vfioIommufdPhysicalDetachIoas,
+  ...vfioPlatformPhysicalIommufdOps,
 };
 
 /** RFC (a): the same ops with an iommufd access in place of the physical device. */
@@ -127,34 +130,13 @@ function vfioAmbaProbe(kernel: Kernel) {
     // Before anything can fail: the static lives in vfio_amba.ko, so once per load.
     devErrOnce(kernel, `${VFIO_AMBA_MODULE}:deprecation`, adev, VFIO_AMBA_DEPRECATION);
     const ops = vfioPlatformSelectOps(kernel, adev, vfioAmbaOps, vfioAmbaEmulatedOps);
-    const vdev = vfioInitDevice(
-      new VfioPlatformDevice(kernel, adev, ops, () => ({
-        platformName: vfioAmbaName(adev.periphid),
-        flags: VFIO_DEVICE_FLAGS_AMBA,
-        getResource: (i) => (i === 0 ? adev.res : null),
-        getIrq: (i) => getAmbaIrq(adev, i),
-        // No AMBA device has a reset module: requiring one would make the driver useless.
-        resetRequired: false,
-      })),
+    vfioPlatformProbeCommon(
+      new VfioPlatformDevice(kernel, adev, ops, () =>
+        vfioAmbaBinder(adev, vfioAmbaName(adev.periphid)),
+      ),
     );
-    try {
-      vfioPlatformRegisterDev(vdev);
-    } catch (e) {
-      vfioPutDevice(vdev);
-      throw e;
-    }
-    adev.driverData = vdev;
   };
 }
-
-/** vfio_amba.c: vfio_amba_remove() */
-function vfioAmbaRemove(adev: AmbaDevice): void {
-  const vdev = adev.driverData as VfioPlatformDevice;
-  vfioUnregisterGroupDev(vdev);
-  vfioPutDevice(vdev);
-}
-
-const drivers = new WeakMap<Kernel, AmbaDriver>();
 
 /** The `vfio_amba` module: module_amba_driver(vfio_amba_driver); no parameters. */
 export const vfioAmbaModule: KernelModule<Kernel, readonly []> = defineModule({
@@ -162,23 +144,17 @@ export const vfioAmbaModule: KernelModule<Kernel, readonly []> = defineModule({
   params: [],
   dependencies: [vfioPlatformBaseModule, vfioModule],
   version: VFIO_PLATFORM_BASE_VERSION,
-  init: (kernel) => {
-    const driver = new AmbaDriver({
-      name: VFIO_AMBA,
-      owner: VFIO_AMBA_MODULE,
-      // vfio_amba_ids[] = { { 0, 0 } }: the terminator alone.
-      idTable: [{ id: 0, mask: 0 }],
-      driverManagedDma: true,
-      probe: vfioAmbaProbe(kernel),
-      remove: vfioAmbaRemove,
-    });
-    kernel.drivers.registerDriver(driver);
-    drivers.set(kernel, driver);
-  },
-  exit: (kernel) => {
-    const driver = drivers.get(kernel);
-    if (!driver) return;
-    kernel.drivers.unregisterDriver(driver);
-    drivers.delete(kernel);
-  },
+  ...moduleDriver(
+    (kernel) =>
+      new AmbaDriver({
+        name: VFIO_AMBA,
+        owner: VFIO_AMBA_MODULE,
+        // vfio_amba_ids[] = { { 0, 0 } }: the terminator alone.
+        idTable: [{ id: 0, mask: 0 }],
+        driverManagedDma: true,
+        probe: vfioAmbaProbe(kernel),
+        // vfio_amba_remove()
+        remove: vfioPlatformRemoveCommon,
+      }),
+  ),
 });

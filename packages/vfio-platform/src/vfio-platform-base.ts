@@ -7,7 +7,9 @@
  * The code of the module lives in vfio-platform-common.ts and vfio-platform-irq.ts; this file
  * is the module object and its state. `devErrOnce()` is the `dev_err_once()` latch the
  * deprecation lines of vfio-amba and the reset modules need: a static in *their* module image,
- * so it fires again after that module is unloaded and loaded anew.
+ * so it fires again after that module is unloaded and loaded anew. `moduleDriver()` is the
+ * module_driver() boilerplate the bus-driver modules (vfio_platform, vfio_amba, the RFC
+ * variants) share.
  *
  * Caveat:
  * - `assign_dma_incapable` is not in Linux (perm 0: no file under /sys/module, so the default
@@ -16,12 +18,14 @@
  */
 
 import {
+  type AmbaDriver,
   type Device,
   defineModule,
   type Kernel,
   type KernelModule,
   type LoadedModule,
   moduleParam,
+  type PlatformDriver,
 } from "@vfio-lab/kernel";
 import { vfioModule } from "@vfio-lab/vfio-core";
 import type { VfioPlatformResetNode } from "./vfio-platform-private.js";
@@ -108,4 +112,29 @@ export function devErrOnce(kernel: Kernel, site: string, dev: Device, text: stri
   if (done.has(site)) return;
   done.add(site);
   dev.log.err(text);
+}
+
+/**
+ * module_driver() (include/linux/device/driver.h, what module_platform_driver() and
+ * module_amba_driver() expand to): the module's init registers the driver `make` builds for
+ * that kernel (a probe closes over the kernel and the parameters), its exit unregisters it.
+ */
+export function moduleDriver<P>(make: (kernel: Kernel, params: P) => PlatformDriver | AmbaDriver): {
+  init(kernel: Kernel, params: P): void;
+  exit(kernel: Kernel): void;
+} {
+  const drivers = new WeakMap<Kernel, PlatformDriver | AmbaDriver>();
+  return {
+    init: (kernel, params) => {
+      const driver = make(kernel, params);
+      kernel.drivers.registerDriver(driver);
+      drivers.set(kernel, driver);
+    },
+    exit: (kernel) => {
+      const driver = drivers.get(kernel);
+      if (!driver) return;
+      kernel.drivers.unregisterDriver(driver);
+      drivers.delete(kernel);
+    },
+  };
 }

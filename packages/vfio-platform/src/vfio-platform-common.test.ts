@@ -47,14 +47,12 @@ import { describe, expect, test, vi } from "vitest";
 import {
   assign,
   boot,
-  closeAll,
-  DMA_TEST,
-  dmesg,
+  DEV,
+  dmesgText,
   driverOf,
   NOIOMMU,
   type Opened,
   openDevice,
-  VIRTIO,
   vdevOf,
   type World,
 } from "../test/platform-fixture.js";
@@ -84,23 +82,23 @@ function engine(opts: { resetRequired?: boolean; install?: boolean } = {}): Worl
     install: opts.install === false ? [] : [vfioPlatformDmatestModule],
     ...(opts.resetRequired === undefined ? {} : { resetRequired: opts.resetRequired }),
   });
-  assign(w.p, DMA_TEST);
-  return { ...w, ...openDevice(w.p, DMA_TEST) };
+  assign(w.p, DEV.DMA_TEST0);
+  return { ...w, ...openDevice(w.p, DEV.DMA_TEST0) };
 }
 
 /** The first virtio-mmio transport on vfio-platform in no-IOMMU mode, without reset. */
 function virtio(): World & Opened {
   const w = boot({ cmdline: NOIOMMU, resetRequired: false });
-  assign(w.p, VIRTIO);
-  return { ...w, ...openDevice(w.p, VIRTIO) };
+  assign(w.p, DEV.VIRTIO0);
+  return { ...w, ...openDevice(w.p, DEV.VIRTIO0) };
 }
 
 /** The engine's platform device with `extra` resources after its own, then assigned. */
 function engineWith(extra: Resource[]): World {
   const w = boot({ install: [vfioPlatformDmatestModule] });
-  const pdev = w.kernel.drivers.findDevice("platform", DMA_TEST.name) as PlatformDevice;
+  const pdev = w.kernel.drivers.findDevice("platform", DEV.DMA_TEST0.name) as PlatformDevice;
   pdev.resources.push(...extra);
-  assign(w.p, DMA_TEST);
+  assign(w.p, DEV.DMA_TEST0);
   return w;
 }
 
@@ -167,27 +165,27 @@ describe("init: compatible and reset handler", () => {
     const w = boot();
     w.kernel.printk.clear();
     // drivers_probe reports success whatever the probe did.
-    assign(w.p, DMA_TEST);
-    expect(driverOf(w.p, DMA_TEST)).toBe(null);
-    expect(dmesg(w)).toEqual([
+    assign(w.p, DEV.DMA_TEST0);
+    expect(driverOf(w.p, DEV.DMA_TEST0)).toBe(null);
+    expect(dmesgText(w.kernel)).toEqual([
       "vfio-platform c030000.dma-test: VFIO: No reset function found for device c030000.dma-test",
       "vfio-platform c030000.dma-test: probe with driver vfio-platform failed with error -2",
     ]);
     // The bind attribute returns the probe's errno.
     expect(() =>
-      w.p.writeFile("/sys/bus/platform/drivers/vfio-platform/bind", DMA_TEST.name),
+      w.p.writeFile("/sys/bus/platform/drivers/vfio-platform/bind", DEV.DMA_TEST0.name),
     ).toThrowErrno("ENOENT");
   });
 
   test("reset_required=0 without a handler: binds; no RESET flag; open and close warn", () => {
     const w = boot({ resetRequired: false });
-    assign(w.p, DMA_TEST);
-    expect(driverOf(w.p, DMA_TEST)).toBe("vfio-platform");
+    assign(w.p, DEV.DMA_TEST0);
+    expect(driverOf(w.p, DEV.DMA_TEST0)).toBe("vfio-platform");
     w.kernel.printk.clear();
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(o.device.info().flags).toBe(VFIO_DEVICE_FLAGS_PLATFORM);
-    closeAll(o);
-    expect(dmesg(w).filter((l) => l.includes("VFIO"))).toEqual([
+    o.close();
+    expect(dmesgText(w.kernel).filter((l) => l.includes("VFIO"))).toEqual([
       "vfio-platform c030000.dma-test: VFIO: no reset function found!",
       "vfio-platform c030000.dma-test: VFIO: no reset function found!",
     ]);
@@ -195,7 +193,7 @@ describe("init: compatible and reset handler", () => {
 
   test("a device without `compatible`: EINVAL and `Cannot retrieve compat for <name>`", () => {
     const w = boot({ install: [vfioPlatformDmatestModule] });
-    const real = w.kernel.drivers.findDevice("platform", DMA_TEST.name)!;
+    const real = w.kernel.drivers.findDevice("platform", DEV.DMA_TEST0.name)!;
     // The driver core only creates OF devices with a compatible; model one made by hand.
     const dev = Object.create(real, { ofNode: { value: null } }) as typeof real;
     const vdev = new VfioPlatformDevice(w.kernel, dev, vfioPlatformOps, () => ({
@@ -207,7 +205,7 @@ describe("init: compatible and reset handler", () => {
     }));
     w.kernel.printk.clear();
     expect(() => vfioPlatformInitCommon(vdev)).toThrowErrno("EINVAL");
-    expect(dmesg(w)).toEqual([
+    expect(dmesgText(w.kernel)).toEqual([
       "vfio-lab-dma-test c030000.dma-test: VFIO: Cannot retrieve compat for handmade.0",
     ]);
     // Failed before the lookup: no reset module was loaded or pinned.
@@ -244,7 +242,7 @@ describe("VFIO_DEVICE_GET_INFO", () => {
   test("the RESET flag is sticky: it stays once reported, even if the handler goes", () => {
     const w = engine();
     expect(w.device.info().flags & VFIO_DEVICE_FLAGS_RESET).toBe(VFIO_DEVICE_FLAGS_RESET);
-    vdevOf(w, DMA_TEST).ofReset = null;
+    vdevOf(w, DEV.DMA_TEST0).ofReset = null;
     expect(w.device.info().flags & VFIO_DEVICE_FLAGS_RESET).toBe(VFIO_DEVICE_FLAGS_RESET);
     expect(() => w.device.reset()).toThrowErrno("EINVAL");
   });
@@ -271,10 +269,14 @@ describe("VFIO_DEVICE_GET_REGION_INFO", () => {
 
   test("region N sits at N << 40; IORESOURCE_READONLY drops WRITE; IO is a flagless region", () => {
     const w = engineWith([
-      new Resource(DMA_TEST.base, DMA_TEST.base + 0xfff, IORESOURCE_MEM | IORESOURCE_READONLY),
+      new Resource(
+        DEV.DMA_TEST0.base,
+        DEV.DMA_TEST0.base + 0xfff,
+        IORESOURCE_MEM | IORESOURCE_READONLY,
+      ),
       new Resource(0x1000, 0x10ff, IORESOURCE_IO),
     ]);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(o.device.info().numRegions).toBe(3);
     expect(o.device.regionInfo(1)).toMatchObject({
       offset: 1n << 40n,
@@ -287,7 +289,7 @@ describe("VFIO_DEVICE_GET_REGION_INFO", () => {
     const w = engine();
     const info = { argsz: 32, flags: 0, index: 0, cap_offset: 0, size: 0n, offset: 0n };
     const caps = { buf: new Uint8Array(0), size: 0 };
-    vfioPlatformIoctlGetRegionInfo(vdevOf(w, DMA_TEST), info, caps as never);
+    vfioPlatformIoctlGetRegionInfo(vdevOf(w, DEV.DMA_TEST0), info, caps as never);
     expect(caps.size).toBe(0);
   });
 });
@@ -371,18 +373,20 @@ describe("VFIO_DEVICE_SET_IRQS (the common half: header, validation, data copy)"
 describe("VFIO_DEVICE_RESET and unknown ioctls", () => {
   test("RESET: `VFIO: reset` and the handler's result", () => {
     const w = engine();
-    w.soc.bus.write(DMA_TEST.base + 0x1c, 4, 0x2);
+    w.soc.bus.write(DEV.DMA_TEST0.base + 0x1c, 4, 0x2);
     w.kernel.printk.clear();
     expect(w.p.ioctl(w.device.fd, VFIO_DEVICE_RESET, 0)).toBe(0);
-    expect(dmesg(w)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
-    expect(w.soc.bus.read(DMA_TEST.base + 0x1c, 4)).toBe(0);
+    expect(dmesgText(w.kernel)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
+    expect(w.soc.bus.read(DEV.DMA_TEST0.base + 0x1c, 4)).toBe(0);
   });
 
   test("RESET without a handler: EINVAL and `VFIO: no reset function found!`", () => {
     const w = engine({ resetRequired: false, install: false });
     w.kernel.printk.clear();
     expect(() => w.p.ioctl(w.device.fd, VFIO_DEVICE_RESET, 0)).toThrowErrno("EINVAL");
-    expect(dmesg(w)).toEqual(["vfio-platform c030000.dma-test: VFIO: no reset function found!"]);
+    expect(dmesgText(w.kernel)).toEqual([
+      "vfio-platform c030000.dma-test: VFIO: no reset function found!",
+    ]);
   });
 
   test("ENOTTY for an ioctl the driver does not know", () => {
@@ -394,14 +398,14 @@ describe("VFIO_DEVICE_RESET and unknown ioctls", () => {
 describe("open and close", () => {
   test("open resets the device; the last close resets it again", () => {
     const w = boot({ install: [vfioPlatformDmatestModule] });
-    assign(w.p, DMA_TEST);
-    w.soc.bus.write(DMA_TEST.base + 0x1c, 4, 0x2);
+    assign(w.p, DEV.DMA_TEST0);
+    w.soc.bus.write(DEV.DMA_TEST0.base + 0x1c, 4, 0x2);
     w.kernel.printk.clear();
-    const o = openDevice(w.p, DMA_TEST);
-    expect(dmesg(w)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
-    expect(w.soc.bus.read(DMA_TEST.base + 0x1c, 4)).toBe(0);
-    closeAll(o);
-    expect(dmesg(w)).toEqual([
+    const o = openDevice(w.p, DEV.DMA_TEST0);
+    expect(dmesgText(w.kernel)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
+    expect(w.soc.bus.read(DEV.DMA_TEST0.base + 0x1c, 4)).toBe(0);
+    o.close();
+    expect(dmesgText(w.kernel)).toEqual([
       "vfio-platform c030000.dma-test: VFIO: reset",
       "vfio-platform c030000.dma-test: VFIO: reset",
     ]);
@@ -409,57 +413,57 @@ describe("open and close", () => {
 
   test("ENOMEM when the regions cannot be allocated; nothing is left behind", () => {
     const w = boot({ install: [vfioPlatformDmatestModule] });
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     w.kernel.allocator.setFailHook((site) => site === "kzalloc");
-    expect(() => openDevice(w.p, DMA_TEST)).toThrowErrno("ENOMEM");
+    expect(() => openDevice(w.p, DEV.DMA_TEST0)).toThrowErrno("ENOMEM");
     w.kernel.allocator.setFailHook(undefined);
     expect(w.p.readFile("/proc/interrupts")).not.toContain("vfio-irq");
-    closeAll(openDevice(w.p, DMA_TEST));
+    openDevice(w.p, DEV.DMA_TEST0).close();
   });
 
   test("EINVAL when a resource is neither MEM nor IO; nothing is left behind", () => {
     const w = engineWith([new Resource(0x2000, 0x20ff, IORESOURCE_REG)]);
-    expect(() => openDevice(w.p, DMA_TEST)).toThrowErrno("EINVAL");
-    expect(vdevOf(w, DMA_TEST).regions).toEqual([]);
+    expect(() => openDevice(w.p, DEV.DMA_TEST0)).toThrowErrno("EINVAL");
+    expect(vdevOf(w, DEV.DMA_TEST0).regions).toEqual([]);
     expect(w.p.readFile("/proc/interrupts")).not.toContain("vfio-irq");
   });
 
   test("a failed reset with reset_required fails open with its errno, all undone", () => {
     const w = boot({ install: [vfioPlatformDmatestModule] });
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     w.kernel.allocator.setFailHook((site) => site === "ioremap");
     w.kernel.printk.clear();
-    expect(() => openDevice(w.p, DMA_TEST)).toThrowErrno("ENOMEM");
-    expect(dmesg(w)).toEqual([
+    expect(() => openDevice(w.p, DEV.DMA_TEST0)).toThrowErrno("ENOMEM");
+    expect(dmesgText(w.kernel)).toEqual([
       "vfio-platform c030000.dma-test: VFIO: reset",
       "vfio-platform c030000.dma-test: VFIO: reset driver is required and reset call failed in open (-12) ",
     ]);
-    expect(vdevOf(w, DMA_TEST).regions).toEqual([]);
-    expect(vdevOf(w, DMA_TEST).irqs).toEqual([]);
+    expect(vdevOf(w, DEV.DMA_TEST0).regions).toEqual([]);
+    expect(vdevOf(w, DEV.DMA_TEST0).irqs).toEqual([]);
     expect(w.p.readFile("/proc/interrupts")).not.toContain("vfio-irq");
   });
 
   test("a failed reset without reset_required is ignored at open", () => {
     const w = boot({ install: [vfioPlatformDmatestModule], resetRequired: false });
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     w.kernel.allocator.setFailHook((site) => site === "ioremap");
     w.kernel.printk.clear();
-    const o = openDevice(w.p, DMA_TEST);
-    expect(dmesg(w)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
+    expect(dmesgText(w.kernel)).toEqual(["vfio-platform c030000.dma-test: VFIO: reset"]);
     w.kernel.allocator.setFailHook(undefined);
-    closeAll(o);
+    o.close();
   });
 
   test("a failed reset at close with reset_required: WARN and a warning, close goes on", () => {
     const w = engine();
     // The reset at open mapped the window; make the next mapping fail by dropping it.
-    const vdev = vdevOf(w, DMA_TEST);
+    const vdev = vdevOf(w, DEV.DMA_TEST0);
     vdev.regions[0]!.ioaddr?.unmap();
     vdev.regions[0]!.ioaddr = null;
     w.kernel.allocator.setFailHook((site) => site === "ioremap");
     w.kernel.printk.clear();
-    closeAll(w);
-    const log = dmesg(w);
+    w.close();
+    const log = dmesgText(w.kernel);
     expect(log).toContain("------------[ cut here ]------------");
     expect(
       log.some((l) =>
@@ -479,17 +483,17 @@ describe("open and close", () => {
 describe("read and write", () => {
   test("4, 2 and 1-byte accesses: the widest the offset and the rest allow", () => {
     const w = engine();
-    expect(accesses(w, DMA_TEST.base, () => w.device.readRegion(0, 1, 7))).toEqual([
+    expect(accesses(w, DEV.DMA_TEST0.base, () => w.device.readRegion(0, 1, 7))).toEqual([
       [1, 1],
       [2, 2],
       [4, 4],
     ]);
-    expect(accesses(w, DMA_TEST.base, () => w.device.readRegion(0, 2, 3))).toEqual([
+    expect(accesses(w, DEV.DMA_TEST0.base, () => w.device.readRegion(0, 2, 3))).toEqual([
       [2, 2],
       [4, 1],
     ]);
     expect(
-      accesses(w, DMA_TEST.base, () => w.device.writeRegion(0, PATTERN, new Uint8Array(6))),
+      accesses(w, DEV.DMA_TEST0.base, () => w.device.writeRegion(0, PATTERN, new Uint8Array(6))),
     ).toEqual([
       [PATTERN, 4],
       [PATTERN + 4, 2],
@@ -504,7 +508,7 @@ describe("read and write", () => {
       "covers [off, off + min(count, size - off)) in aligned steps, greedy from 4 to 1",
       (off, count) => {
         let got: Uint8Array | undefined;
-        const seen = accesses(w, DMA_TEST.base, () => {
+        const seen = accesses(w, DEV.DMA_TEST0.base, () => {
           got = w.device.readRegion(0, off, count);
         });
         const n = Math.min(count, PAGE_SIZE - off);
@@ -536,7 +540,7 @@ describe("read and write", () => {
   test("writes reach the device; the file position does not move", () => {
     const w = engine();
     expect(w.device.writeRegion(0, PATTERN, new Uint8Array([1, 2, 3, 4]))).toBe(4);
-    expect(w.soc.bus.read(DMA_TEST.base + PATTERN, 4)).toBe(0x0403_0201);
+    expect(w.soc.bus.read(DEV.DMA_TEST0.base + PATTERN, 4)).toBe(0x0403_0201);
     const va = w.p.malloc(4);
     w.p.read(w.device.fd, va, 4);
     w.p.read(w.device.fd, va, 4);
@@ -559,16 +563,20 @@ describe("read and write", () => {
 
   test("EINVAL for a write to a read-only region (a read is fine)", () => {
     const w = engineWith([
-      new Resource(DMA_TEST.base, DMA_TEST.base + 0xfff, IORESOURCE_MEM | IORESOURCE_READONLY),
+      new Resource(
+        DEV.DMA_TEST0.base,
+        DEV.DMA_TEST0.base + 0xfff,
+        IORESOURCE_MEM | IORESOURCE_READONLY,
+      ),
     ]);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect([...o.device.readRegion(1, 0, 4)]).toEqual(ID_BYTES);
     expect(() => o.device.writeRegion(1, PATTERN, new Uint8Array(4))).toThrowErrno("EINVAL");
   });
 
   test("EINVAL for an IO region (not implemented), both directions", () => {
     const w = engineWith([new Resource(0x1000, 0x10ff, IORESOURCE_IO)]);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(() => o.device.readRegion(1, 0, 4)).toThrowErrno("EINVAL");
     expect(() => o.device.writeRegion(1, 0, new Uint8Array(4))).toThrowErrno("EINVAL");
   });
@@ -576,7 +584,7 @@ describe("read and write", () => {
   test("EFAULT for a read into unwritable memory; the loads before the fault happened", () => {
     const w = engine();
     const { va, end } = pageBeforeHole(w);
-    const seen = accesses(w, DMA_TEST.base, () =>
+    const seen = accesses(w, DEV.DMA_TEST0.base, () =>
       expect(() => w.p.pread(w.device.fd, end - 4, 8, regionOffset(0, 0))).toThrowErrno("EFAULT"),
     );
     expect(seen).toEqual([
@@ -594,14 +602,14 @@ describe("read and write", () => {
     expect(() => w.p.pwrite(w.device.fd, end - 4, 8, regionOffset(0, PATTERN))).toThrowErrno(
       "EFAULT",
     );
-    expect(w.soc.bus.read(DMA_TEST.base + PATTERN, 4)).toBe(0xddcc_bbaa);
+    expect(w.soc.bus.read(DEV.DMA_TEST0.base + PATTERN, 4)).toBe(0xddcc_bbaa);
   });
 
   test("ENOMEM when the window cannot be ioremapped (lazily, at the first access)", () => {
     const w = boot({ install: [vfioPlatformDmatestModule], resetRequired: false });
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     w.kernel.allocator.setFailHook((site) => site === "ioremap");
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(() => o.device.readRegion(0, 0, 4)).toThrowErrno("ENOMEM");
     expect(() => o.device.writeRegion(0, PATTERN, new Uint8Array(4))).toThrowErrno("ENOMEM");
     w.kernel.allocator.setFailHook(undefined);
@@ -615,7 +623,7 @@ describe("mmap", () => {
     const va = w.p.mmap(0, PAGE_SIZE, RW, MAP_SHARED, w.device.fd, 0);
     expect([...w.p.peek(va, 4)]).toEqual(ID_BYTES);
     w.p.poke(va + PATTERN, new Uint8Array([9, 8, 7, 6]));
-    expect(w.soc.bus.read(DMA_TEST.base + PATTERN, 4)).toBe(0x0607_0809);
+    expect(w.soc.bus.read(DEV.DMA_TEST0.base + PATTERN, 4)).toBe(0x0607_0809);
   });
 
   test("EINVAL for MAP_PRIVATE", () => {
@@ -639,9 +647,13 @@ describe("mmap", () => {
 
   test("EINVAL for PROT_WRITE on a read-only region (PROT_READ maps)", () => {
     const w = engineWith([
-      new Resource(DMA_TEST.base, DMA_TEST.base + 0xfff, IORESOURCE_MEM | IORESOURCE_READONLY),
+      new Resource(
+        DEV.DMA_TEST0.base,
+        DEV.DMA_TEST0.base + 0xfff,
+        IORESOURCE_MEM | IORESOURCE_READONLY,
+      ),
     ]);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     const fd = o.device.fd;
     expect(() => w.p.mmap(0, PAGE_SIZE, RW, MAP_SHARED, fd, regionOffset(1))).toThrowErrno(
       "EINVAL",
@@ -652,7 +664,7 @@ describe("mmap", () => {
 
   test("EINVAL for an IO region (it never has MMAP, so that check refuses it first)", () => {
     const w = engineWith([new Resource(0x1000, 0x1fff, IORESOURCE_IO)]);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(() =>
       w.p.mmap(0, PAGE_SIZE, PROT_READ, MAP_SHARED, o.device.fd, regionOffset(1)),
     ).toThrowErrno("EINVAL");
@@ -669,8 +681,10 @@ describe("mmap", () => {
 
   test("part of a larger region maps at its page offset", () => {
     // Two pages of the engine's neighbourhood as one region: c030000 and c031000.
-    const w = engineWith([new Resource(DMA_TEST.base, DMA_TEST.base + 0x1fff, IORESOURCE_MEM)]);
-    const o = openDevice(w.p, DMA_TEST);
+    const w = engineWith([
+      new Resource(DEV.DMA_TEST0.base, DEV.DMA_TEST0.base + 0x1fff, IORESOURCE_MEM),
+    ]);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     const va = w.p.mmap(
       0,
       PAGE_SIZE,

@@ -17,12 +17,16 @@
  *   failures with `shouldFail("ioremap")`, besides ioremap() refusing RAM.
  * - PIO regions are built (type PIO, no flags) but no board device has an IO resource; their
  *   read/write/mmap are EINVAL as in Linux ("not implemented").
+ * - Model only: the probe and remove bodies that vfio_platform.c and vfio_amba.c each spell out
+ *   (and the RFC variant drivers repeat) live here once, as vfioPlatformProbeCommon() and
+ *   vfioPlatformRemoveCommon(), beside the `vfio_iommufd_physical_*` ops both drivers list.
  */
 
 import { PAGE_SHIFT, PAGE_SIZE } from "@vfio-lab/hw-soc";
 import {
   copyFromUser,
   copyToUser,
+  type Device,
   IORESOURCE_IO,
   IORESOURCE_MEM,
   type IoMem,
@@ -53,7 +57,14 @@ import {
   type VfioDeviceOps,
   type VfioInfoCap,
   type VfioRegionInfo,
+  vfioInitDevice,
+  vfioIommufdPhysicalAttachIoas,
+  vfioIommufdPhysicalBind,
+  vfioIommufdPhysicalDetachIoas,
+  vfioIommufdPhysicalUnbind,
+  vfioPutDevice,
   vfioSetIrqsValidateAndPrepare,
+  vfioUnregisterGroupDev,
 } from "@vfio-lab/vfio-core";
 import { vfioPlatformBaseOf } from "./vfio-platform-base.js";
 import {
@@ -61,6 +72,7 @@ import {
   vfioPlatformIrqInit,
   vfioPlatformSetIrqsIoctl,
 } from "./vfio-platform-irq.js";
+import { vfioPlatformRegisterDev } from "./vfio-platform-nodma.js";
 import {
   VFIO_PLATFORM_OFFSET_MASK,
   VFIO_PLATFORM_OFFSET_SHIFT,
@@ -101,6 +113,29 @@ export function vfioPlatformUnregisterReset(
   const list = vfioPlatformBaseOf(kernel).resetList;
   const at = list.findIndex((n) => n.compat === compat && n.ofReset === fn);
   if (at >= 0) list.splice(at, 1);
+}
+
+/**
+ * vfio_platform_private.h: module_vfio_reset_handler(compat, reset) — what a reset module is
+ * made of: MODULE_ALIAS("vfio-reset:<compat>"), an init that registers the node (owned by the
+ * module, so a device using the handler pins it) and an exit that unregisters it.
+ */
+export function moduleVfioResetHandler(
+  module: string,
+  compat: string,
+  reset: VfioPlatformResetFn,
+): {
+  aliases: string[];
+  init(kernel: Kernel): void;
+  exit(kernel: Kernel): void;
+} {
+  // vfio_platform_register_reset(): the static node with THIS_MODULE as its owner.
+  const node: VfioPlatformResetNode = { compat, owner: { name: module }, ofReset: reset };
+  return {
+    aliases: [`vfio-reset:${compat}`],
+    init: (kernel) => vfioPlatformRegisterReset(kernel, node),
+    exit: (kernel) => vfioPlatformUnregisterReset(kernel, compat, reset),
+  };
 }
 
 /**
@@ -565,3 +600,49 @@ export const vfioPlatformCommonOps: Omit<
   write: vfioPlatformWrite,
   mmap: vfioPlatformMmap,
 };
+
+/**
+ * The iommufd half of vfio_platform_ops and vfio_amba_ops: vfio_iommufd_physical_{bind,unbind,
+ * attach_ioas,detach_ioas} (the RFC's emulated twin is vfio-platform-nodma.ts's).
+ */
+export const vfioPlatformPhysicalIommufdOps: Pick<
+  VfioDeviceOps<VfioPlatformDevice>,
+  "bindIommufd" | "unbindIommufd" | "attachIoas" | "detachIoas"
+> = {
+  bindIommufd: vfioIommufdPhysicalBind,
+  unbindIommufd: vfioIommufdPhysicalUnbind,
+  attachIoas: vfioIommufdPhysicalAttachIoas,
+  detachIoas: vfioIommufdPhysicalDetachIoas,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Probe and remove (model only: vfio_platform.c and vfio_amba.c each write these out)
+
+/**
+ * What vfio_platform_probe() and vfio_amba_probe() do once the bus driver has built `vdev`
+ * (its ops and binder): vfio_alloc_device()'s init (ops.init; a failure frees nothing more),
+ * registration — vfio_register_group_dev(), or the RFC's emulated registration, see
+ * vfioPlatformRegisterDev() — with the device put again when that fails, then
+ * pm_runtime_enable() (not modelled) and dev_set_drvdata().
+ */
+export function vfioPlatformProbeCommon(vdev: VfioPlatformDevice): void {
+  vfioInitDevice(vdev);
+  try {
+    vfioPlatformRegisterDev(vdev);
+  } catch (e) {
+    vfioPutDevice(vdev);
+    throw e;
+  }
+  vdev.dev.driverData = vdev;
+}
+
+/**
+ * vfio_platform_remove() / vfio_amba_remove(): unregister (which waits for every user of the
+ * device to close it), pm_runtime_disable() (not modelled), put — release drops the reset
+ * module. The driver core clears drvdata afterwards (device_unbind_cleanup()).
+ */
+export function vfioPlatformRemoveCommon(dev: Device): void {
+  const vdev = dev.driverData as VfioPlatformDevice;
+  vfioUnregisterGroupDev(vdev);
+  vfioPutDevice(vdev);
+}

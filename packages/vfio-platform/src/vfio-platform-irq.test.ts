@@ -35,13 +35,14 @@ import type { VfioDevice } from "@vfio-lab/vfio-core";
 import { describe, expect, test } from "vitest";
 import {
   assign,
-  type BoardDev,
-  bootLab,
+  type World as Booted,
+  boot,
   DEV,
-  type Lab,
+  eventfdRead,
+  type LabDevice,
   type Opened,
   openDevice,
-} from "../test/bus-fixture.js";
+} from "../test/platform-fixture.js";
 import { VFIO_AMBA } from "./vfio-amba.js";
 import { VFIO_PLATFORM, vfioPlatformDeviceOf } from "./vfio-platform.js";
 import type { VfioPlatformDevice } from "./vfio-platform-private.js";
@@ -61,15 +62,15 @@ const STATUS = 0x20;
 const CTRL_START_IRQ_EN = 0x3;
 const STATUS_DONE = 0x2;
 
-interface World extends Lab, Opened {
+interface World extends Booted, Opened {
   readonly vdev: VfioPlatformDevice;
   /** The Linux IRQ of index 0. */
   readonly virq: number;
 }
 
 /** A board device handed to `driver` and opened by the VMM. */
-function open(dev: BoardDev, driver: string, opts: { noiommu?: boolean } = {}): World {
-  const lab = bootLab({ resetRequired: false, noiommu: opts.noiommu ?? false });
+function open(dev: LabDevice, driver: string, opts: { noiommu?: boolean } = {}): World {
+  const lab = boot({ resetRequired: false, noiommu: opts.noiommu ?? false });
   assign(lab.p, dev, driver);
   const opened = openDevice(lab.p, dev);
   const vdev = vfioPlatformDeviceOf(lab.kernel, dev.bus, dev.name);
@@ -104,18 +105,6 @@ const s32 = (fd: number) => {
   return b;
 };
 const u8 = (v: number) => Uint8Array.of(v);
-
-/** The eventfd's count, read without blocking (0 when nothing was signalled). */
-function drain(p: Process, efd: number): bigint {
-  const va = p.malloc(8);
-  try {
-    p.read(efd, va, 8);
-  } catch (e) {
-    if (SysError.isInstance(e) && e.code === "EAGAIN") return 0n;
-    throw e;
-  }
-  return new DataView(p.peek(va, 8).buffer).getBigUint64(0, true);
-}
 
 function signal(p: Process, efd: number): void {
   const va = p.malloc(8);
@@ -192,11 +181,11 @@ describe("lines at open and close", () => {
     expect(depth(w.kernel, w.virq)).toBe(0);
     // The engine has been asserting all along: enabling the line delivers it at once.
     w.soc.clock.run(1_000);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
   });
 
   test("a line request_irq() refuses: open succeeds, every SET_IRQS returns that errno", () => {
-    const lab = bootLab({ resetRequired: false });
+    const lab = boot({ resetRequired: false });
     assign(lab.p, DEV.DMA_TEST0, VFIO_PLATFORM);
     const pdev = lab.kernel.drivers.findDevice("platform", DEV.DMA_TEST0.name) as PlatformDevice;
     const virq = pdev.getIrqOptional(0);
@@ -216,7 +205,7 @@ describe("lines at open and close", () => {
   });
 
   test("every allocation failure at open unwinds fully: no line stays requested", () => {
-    const lab = bootLab({ resetRequired: false });
+    const lab = boot({ resetRequired: false });
     assign(lab.p, DEV.PL330, VFIO_AMBA);
     const { group, container, device: first } = openDevice(lab.p, DEV.PL330);
     first.close();
@@ -390,7 +379,7 @@ describe("SET_IRQS TRIGGER", () => {
     expect(setIrqs(w, { flags: EVENTFD | TRIGGER }, s32(-1))).toBe(0);
     expect(depth(w.kernel, w.virq)).toBe(1);
     raise(w);
-    expect(drain(w.p, efd)).toBe(0n);
+    expect(eventfdRead(w.p, efd)).toBe(0n);
   });
 
   test("loopback on an edge line signals every time", () => {
@@ -399,7 +388,7 @@ describe("SET_IRQS TRIGGER", () => {
     setIrqs(w, { flags: NONE | TRIGGER });
     setIrqs(w, { flags: BOOL | TRIGGER }, u8(1));
     setIrqs(w, { flags: BOOL | TRIGGER }, u8(0));
-    expect(drain(w.p, efd)).toBe(2n);
+    expect(eventfdRead(w.p, efd)).toBe(2n);
   });
 
   test("loopback on a level line runs the automasked handler: one signal, then masked", () => {
@@ -407,11 +396,11 @@ describe("SET_IRQS TRIGGER", () => {
     const efd = wire(w);
     setIrqs(w, { flags: NONE | TRIGGER });
     setIrqs(w, { flags: NONE | TRIGGER });
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
     expect(w.vdev.irqs[0]!.masked).toBe(true);
     setIrqs(w, { flags: NONE | UNMASK });
     setIrqs(w, { flags: BOOL | TRIGGER }, u8(1));
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
   });
 
   test("replacing the trigger keeps the mask: the new eventfd hears nothing until UNMASK", () => {
@@ -420,10 +409,10 @@ describe("SET_IRQS TRIGGER", () => {
     setIrqs(w, { flags: NONE | MASK });
     const efd2 = wire(w);
     raise(w);
-    expect(drain(w.p, efd2)).toBe(0n);
+    expect(eventfdRead(w.p, efd2)).toBe(0n);
     setIrqs(w, { flags: NONE | UNMASK });
     w.soc.clock.run(1_000);
-    expect(drain(w.p, efd2)).toBe(1n);
+    expect(eventfdRead(w.p, efd2)).toBe(1n);
   });
 });
 
@@ -432,26 +421,26 @@ describe("automasking with the device's level interrupt", () => {
     const w = dmaTest();
     const efd = wire(w);
     raise(w);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
     expect(w.vdev.irqs[0]!.masked).toBe(true);
     ack(w);
     raise(w);
     // Asserted again, but masked: user space has not said it is done.
-    expect(drain(w.p, efd)).toBe(0n);
+    expect(eventfdRead(w.p, efd)).toBe(0n);
     ack(w);
     setIrqs(w, { flags: NONE | UNMASK });
     raise(w);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
   });
 
   test("UNMASK while the device still asserts: an immediate second signal, masked again", () => {
     const w = dmaTest();
     const efd = wire(w);
     raise(w);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
     setIrqs(w, { flags: NONE | UNMASK });
     w.soc.clock.run(1_000);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
     expect(w.vdev.irqs[0]!.masked).toBe(true);
   });
 
@@ -461,13 +450,13 @@ describe("automasking with the device's level interrupt", () => {
     const unmask = w.p.eventfd(0, EFD_NONBLOCK);
     setIrqs(w, { flags: EVENTFD | UNMASK }, s32(unmask));
     raise(w);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
     ack(w);
     signal(w.p, unmask);
     expect(w.vdev.irqs[0]!.masked).toBe(false);
-    expect(drain(w.p, unmask)).toBe(0n);
+    expect(eventfdRead(w.p, unmask)).toBe(0n);
     raise(w);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
   });
 
   test("MASK by eventfd: writing it masks; the interrupt waits for UNMASK", () => {
@@ -477,10 +466,10 @@ describe("automasking with the device's level interrupt", () => {
     setIrqs(w, { flags: EVENTFD | MASK }, s32(mask));
     signal(w.p, mask);
     raise(w);
-    expect(drain(w.p, efd)).toBe(0n);
+    expect(eventfdRead(w.p, efd)).toBe(0n);
     setIrqs(w, { flags: NONE | UNMASK });
     w.soc.clock.run(1_000);
-    expect(drain(w.p, efd)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(1n);
   });
 
   test("a blocking read of the trigger waits in virtual time for the device", () => {
@@ -507,8 +496,8 @@ describe("automasking with the device's level interrupt", () => {
     expect(w.p.readFile("/proc/interrupts")).not.toContain("vfio-irq[");
     // The eventfds are plain eventfds again: the count stays for their reader.
     signal(w.p, unmask);
-    expect(drain(w.p, unmask)).toBe(1n);
-    expect(drain(w.p, efd)).toBe(0n);
+    expect(eventfdRead(w.p, unmask)).toBe(1n);
+    expect(eventfdRead(w.p, efd)).toBe(0n);
   });
 });
 
@@ -534,7 +523,7 @@ describe("the line-enabled rule", () => {
     (seq) => {
       setIrqs(w, { flags: NONE | TRIGGER, count: 0 });
       setIrqs(w, { flags: NONE | UNMASK });
-      drain(w.p, efd);
+      eventfdRead(w.p, efd);
       let trigger = false;
       let masked = false;
       let signals = 0n;
@@ -580,7 +569,7 @@ describe("the line-enabled rule", () => {
         // request_irq(NO_AUTOEN) leaves depth 1; a trigger enables once, `masked` nests once.
         expect(depth(w.kernel, w.virq)).toBe(1 - (trigger ? 1 : 0) + (masked ? 1 : 0));
       }
-      expect(drain(w.p, efd)).toBe(signals);
+      expect(eventfdRead(w.p, efd)).toBe(signals);
     },
   );
 });

@@ -44,28 +44,21 @@ import {
   SysError,
 } from "@vfio-lab/kernel";
 import { VFIO_DEVICE_FLAGS_PLATFORM } from "@vfio-lab/kernel/uapi";
+import { type VfioDeviceOps, vfioModule } from "@vfio-lab/vfio-core";
 import {
-  type VfioDeviceOps,
-  vfioInitDevice,
-  vfioIommufdPhysicalAttachIoas,
-  vfioIommufdPhysicalBind,
-  vfioIommufdPhysicalDetachIoas,
-  vfioIommufdPhysicalUnbind,
-  vfioModule,
-  vfioPutDevice,
-  vfioUnregisterGroupDev,
-} from "@vfio-lab/vfio-core";
-import { VFIO_PLATFORM_BASE_VERSION, vfioPlatformBaseModule } from "./vfio-platform-base.js";
+  moduleDriver,
+  VFIO_PLATFORM_BASE_VERSION,
+  vfioPlatformBaseModule,
+} from "./vfio-platform-base.js";
 import {
   vfioPlatformCommonOps,
   vfioPlatformInitCommon,
+  vfioPlatformPhysicalIommufdOps,
+  vfioPlatformProbeCommon,
   vfioPlatformReleaseCommon,
+  vfioPlatformRemoveCommon,
 } from "./vfio-platform-common.js";
-import {
-  vfioPlatformEmulatedIommufdOps,
-  vfioPlatformRegisterDev,
-  vfioPlatformSelectOps,
-} from "./vfio-platform-nodma.js";
+import { vfioPlatformEmulatedIommufdOps, vfioPlatformSelectOps } from "./vfio-platform-nodma.js";
 import { VfioPlatformDevice } from "./vfio-platform-private.js";
 
 /** The driver's name: what `driver_override` must say. */
@@ -83,14 +76,6 @@ function resetRequiredParam() {
 }
 
 type ResetRequired = ReturnType<typeof resetRequiredParam>;
-
-/** What the loaded vfio_platform holds: its driver and its parameter's live value. */
-interface VfioPlatformState {
-  readonly driver: PlatformDriver;
-  readonly params: { reset_required: boolean };
-}
-
-const states = new WeakMap<Kernel, VfioPlatformState>();
 
 /** vfio_platform.c: get_platform_irq() — platform_get_irq_optional() as an int. */
 function getPlatformIrq(pdev: PlatformDevice, i: number): number {
@@ -116,10 +101,7 @@ export const vfioPlatformOps: VfioDeviceOps<VfioPlatformDevice> = {
   init: vfioPlatformInitCommon,
   release: vfioPlatformReleaseDev,
   ...vfioPlatformCommonOps,
-  bindIommufd: vfioIommufdPhysicalBind,
-  unbindIommufd: vfioIommufdPhysicalUnbind,
-  attachIoas: vfioIommufdPhysicalAttachIoas,
-  detachIoas: vfioIommufdPhysicalDetachIoas,
+  ...vfioPlatformPhysicalIommufdOps,
 };
 
 /** RFC (a): the same ops with an iommufd access in place of the physical device. */
@@ -132,8 +114,8 @@ const vfioPlatformEmulatedOps: VfioDeviceOps<VfioPlatformDevice> = {
 function vfioPlatformProbe(kernel: Kernel, params: { reset_required: boolean }) {
   return (pdev: PlatformDevice): void => {
     const ops = vfioPlatformSelectOps(kernel, pdev, vfioPlatformOps, vfioPlatformEmulatedOps);
-    // vfio_alloc_device(): ops.init runs inside; vfio_platform_init_dev()'s fields first.
-    const vdev = vfioInitDevice(
+    // vfio_alloc_device(): vfio_platform_init_dev()'s fields first, then ops.init.
+    vfioPlatformProbeCommon(
       new VfioPlatformDevice(kernel, pdev, ops, () => ({
         platformName: pdev.pdevName,
         flags: VFIO_DEVICE_FLAGS_PLATFORM,
@@ -142,21 +124,7 @@ function vfioPlatformProbe(kernel: Kernel, params: { reset_required: boolean }) 
         resetRequired: params.reset_required,
       })),
     );
-    try {
-      vfioPlatformRegisterDev(vdev);
-    } catch (e) {
-      vfioPutDevice(vdev);
-      throw e;
-    }
-    pdev.driverData = vdev;
   };
-}
-
-/** vfio_platform.c: vfio_platform_remove() */
-function vfioPlatformRemove(pdev: PlatformDevice): void {
-  const vdev = pdev.driverData as VfioPlatformDevice;
-  vfioUnregisterGroupDev(vdev);
-  vfioPutDevice(vdev);
 }
 
 /** The `vfio_platform` module: module_platform_driver(vfio_platform_driver). */
@@ -166,23 +134,17 @@ export const vfioPlatformModule: KernelModule<Kernel, readonly [ResetRequired]> 
   // Symbols of vfio_platform_base.ko (init_common, the ops) and of vfio.ko (registration).
   dependencies: [vfioPlatformBaseModule, vfioModule],
   version: VFIO_PLATFORM_BASE_VERSION,
-  init: (kernel, params) => {
-    const driver = new PlatformDriver({
-      name: VFIO_PLATFORM,
-      owner: VFIO_PLATFORM_MODULE,
-      driverManagedDma: true,
-      probe: vfioPlatformProbe(kernel, params),
-      remove: vfioPlatformRemove,
-    });
-    kernel.drivers.registerDriver(driver);
-    states.set(kernel, { driver, params });
-  },
-  exit: (kernel) => {
-    const state = states.get(kernel);
-    if (!state) return;
-    kernel.drivers.unregisterDriver(state.driver);
-    states.delete(kernel);
-  },
+  ...moduleDriver(
+    (kernel, params: { reset_required: boolean }) =>
+      new PlatformDriver({
+        name: VFIO_PLATFORM,
+        owner: VFIO_PLATFORM_MODULE,
+        driverManagedDma: true,
+        probe: vfioPlatformProbe(kernel, params),
+        // vfio_platform_remove()
+        remove: vfioPlatformRemoveCommon,
+      }),
+  ),
 });
 
 /**

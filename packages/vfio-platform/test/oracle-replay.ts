@@ -6,11 +6,14 @@
  * neither replayed nor named as skipped, so a reviewer sees the whole probe accounted for.
  *
  * The approach of packages/vfio-core/test/oracle-vfio-replay.ts, condensed to what the
- * vfio-platform probes need.
+ * vfio-platform probes need — with one difference that keeps the two apart: a recorded ORC line
+ * whose description holds a newline is cut there, and so is the replayed one (Replay.end()).
  */
 
 import { readFileSync } from "node:fs";
-import { type Kernel, O_WRONLY, type Process, SysError } from "@vfio-lab/kernel";
+import { boards, Soc } from "@vfio-lab/hw-soc";
+import { Kernel, O_RDWR, O_WRONLY, type Process, SysError } from "@vfio-lab/kernel";
+import { describe, expect, it } from "vitest";
 
 export interface OracleLine {
   readonly text: string;
@@ -156,4 +159,45 @@ export function writeFile(p: Process, path: string, text: string): number {
   } finally {
     p.close(fd);
   }
+}
+
+/** An INFO line, as orc_info() prints it. */
+export const info = (s: string): string => `INFO ${s}`;
+
+/** A replay under way: the board's kernel, the probe process, and its kmsg. */
+export interface ReplayWorld {
+  readonly t: Replay;
+  readonly kernel: Kernel;
+  readonly p: Process;
+  /** orc_kmsg(): the log since the last call, the opener's pid folded to `(probe:PID)`. */
+  kmsg(): string[];
+}
+
+/**
+ * Boots the default board as the oracle's guest boots (no module parameter on the command line:
+ * finit_module ignores it), starts the replay of `file` (listening to printk from boot on) and
+ * the probe process, its stdio open as when run from a shell.
+ */
+export function startReplay(file: string, subst: (l: string) => string): ReplayWorld {
+  const kernel = Kernel.boot(Soc.fromDeviceTree(boards.virtLab()));
+  const t = new Replay(parseOracle(file), kernel, subst);
+  const p = kernel.spawn({ comm: "probe" });
+  for (let i = 0; i < 3; i++) p.open("/dev/null", O_RDWR);
+  const kmsg = () => t.kmsg().map((l) => l.replace(`(probe:${p.pid})`, "(probe:PID)"));
+  return { t, kernel, p, kmsg };
+}
+
+/** The suite of a replay: each step's lines against the oracle's, every ORC line accounted for. */
+export function describeReplay(title: string, replay: () => Replay): void {
+  describe(title, () => {
+    const t = replay();
+    for (const [step, r] of t.results) {
+      it(`=== ${step} ===`, () => {
+        expect(r.got).toEqual(r.want);
+      });
+    }
+    it("replays or names as skipped every ORC line of the probe", () => {
+      expect(t.uncovered()).toEqual([]);
+    });
+  });
 }

@@ -25,9 +25,8 @@
  * modprobe list pulls in; the board has no such module).
  */
 
-import { boards, Soc } from "@vfio-lab/hw-soc";
 import { iommufdModule } from "@vfio-lab/iommufd";
-import { EFD_NONBLOCK, Kernel, O_RDWR } from "@vfio-lab/kernel";
+import { EFD_NONBLOCK, O_RDWR } from "@vfio-lab/kernel";
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -45,10 +44,9 @@ import {
   vfio_irq_set,
 } from "@vfio-lab/kernel/uapi";
 import { vfioModule } from "@vfio-lab/vfio-core";
-import { describe, expect, it } from "vitest";
 import { vfioAmbaModule } from "../src/vfio-amba.js";
 import { vfioPlatformBaseModule } from "../src/vfio-platform-base.js";
-import { parseOracle, Replay, writeFile } from "./oracle-replay.js";
+import { describeReplay, info, type Replay, startReplay, writeFile } from "./oracle-replay.js";
 
 const DEV = "9030000.pl061";
 const SYSDEV = `/sys/bus/amba/devices/${DEV}`;
@@ -57,18 +55,12 @@ const PARAM = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
 const BOARD_ONLY = new Set(["c000000.dma", "c020000.timer", "dma-pl330", "rtc-pl031"]);
 
 function replay(): Replay {
-  const soc = Soc.fromDeviceTree(boards.virtLab());
-  // As the oracle's guest: no module parameter on the command line (finit_module ignores it).
-  const kernel = Kernel.boot(soc);
-  const t = new Replay(parseOracle("pl061-vfio-amba.7.3.txt"), kernel, (l) =>
+  const { t, kernel, p, kmsg } = startReplay("pl061-vfio-amba.7.3.txt", (l) =>
     l
       .replaceAll("noiommu-1", "noiommu-3")
       .replace("iommu group 1", "iommu group 3")
       .replace("iommu_group=1", "iommu_group=3"),
   );
-  const p = kernel.spawn({ comm: "probe" });
-  for (let i = 0; i < 3; i++) p.open("/dev/null", O_RDWR);
-  const info = (s: string) => `INFO ${s}`;
   const driverOf = () => {
     try {
       return p.readlink(`${SYSDEV}/driver`).split("/").pop()!;
@@ -95,7 +87,6 @@ function replay(): Replay {
   const show = (path: string) =>
     info(`${path} = '${p.readFile(path).replace(/\n$/, "").replaceAll("\n", "|")}'`);
   const tainted = () => info(`tainted = ${p.readFile("/proc/sys/kernel/tainted").trim()}`);
-  const kmsg = () => t.kmsg().map((l) => l.replace(`(probe:${p.pid})`, "(probe:PID)"));
   /** Both sides reduced to their vfio-irq rows (see the file header). */
   const vfioIrqRows = (l: string) => {
     const m = /^INFO \/proc\/interrupts = '(.*)'$/s.exec(l);
@@ -231,14 +222,4 @@ function replay(): Replay {
   return t;
 }
 
-describe("vfio-amba answers as Linux 7.3 (oracle-probes/pl061-vfio-amba)", () => {
-  const t = replay();
-  for (const [step, r] of t.results) {
-    it(`=== ${step} ===`, () => {
-      expect(r.got).toEqual(r.want);
-    });
-  }
-  it("replays or names as skipped every ORC line of the probe", () => {
-    expect(t.uncovered()).toEqual([]);
-  });
-});
+describeReplay("vfio-amba answers as Linux 7.3 (oracle-probes/pl061-vfio-amba)", replay);

@@ -22,17 +22,8 @@
  * Skipped: ORC 001, finit_module(iommu_amdv1) (not a module of the board).
  */
 
-import { boards, Soc } from "@vfio-lab/hw-soc";
 import { iommufdModule } from "@vfio-lab/iommufd";
-import {
-  EFD_NONBLOCK,
-  Kernel,
-  MAP_SHARED,
-  O_RDWR,
-  POLLIN,
-  PROT_READ,
-  PROT_WRITE,
-} from "@vfio-lab/kernel";
+import { EFD_NONBLOCK, MAP_SHARED, O_RDWR, POLLIN, PROT_READ, PROT_WRITE } from "@vfio-lab/kernel";
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -52,11 +43,10 @@ import {
   vfio_irq_set,
 } from "@vfio-lab/kernel/uapi";
 import { vfioModule } from "@vfio-lab/vfio-core";
-import { describe, expect, it } from "vitest";
 import { vfioAmbaModule } from "../src/vfio-amba.js";
 import { vfioPlatformModule } from "../src/vfio-platform.js";
 import { vfioPlatformBaseModule } from "../src/vfio-platform-base.js";
-import { parseOracle, Replay, writeFile } from "./oracle-replay.js";
+import { describeReplay, info, type Replay, startReplay, writeFile } from "./oracle-replay.js";
 
 const VIRTIO = "a000000.virtio_mmio";
 const PL031 = "9010000.pl031";
@@ -78,22 +68,16 @@ const irqNumbersOut = (l: string) =>
     .replace(/vfio-irq\[\d+\]/, "vfio-irq[N]");
 
 function replay(): Replay {
-  const soc = Soc.fromDeviceTree(boards.virtLab());
-  const kernel = Kernel.boot(soc);
-  const t = new Replay(parseOracle("vfio-platform-irqs.7.3.txt"), kernel, (l) =>
+  const { t, kernel, p, kmsg } = startReplay("vfio-platform-irqs.7.3.txt", (l) =>
     l
       .replace("iommu group 1", "iommu group 3")
       .replace("iommu_group=1", "iommu_group=3")
       .replace("iommu group 2", "iommu group 4")
       .replace("iommu_group=2", "iommu_group=4"),
   );
-  const p = kernel.spawn({ comm: "probe" });
-  for (let i = 0; i < 3; i++) p.open("/dev/null", O_RDWR);
   // The probe's pipe(pfd): fds 3 and 4.
   const pipeRead = p.open("/dev/null", O_RDWR);
   p.open("/dev/null", O_RDWR);
-  const info = (s: string) => `INFO ${s}`;
-  const kmsg = () => t.kmsg().map((l) => l.replace(`(probe:${p.pid})`, "(probe:PID)"));
   const arg = p.malloc(4096);
   const linkName = (path: string, none: string) => {
     try {
@@ -378,14 +362,4 @@ function replay(): Replay {
   return t;
 }
 
-describe("vfio-platform IRQs answer as Linux 7.3 (oracle-probes/vfio-platform-irqs)", () => {
-  const t = replay();
-  for (const [step, r] of t.results) {
-    it(`=== ${step} ===`, () => {
-      expect(r.got).toEqual(r.want);
-    });
-  }
-  it("replays or names as skipped every ORC line of the probe", () => {
-    expect(t.uncovered()).toEqual([]);
-  });
-});
+describeReplay("vfio-platform IRQs answer as Linux 7.3 (oracle-probes/vfio-platform-irqs)", replay);

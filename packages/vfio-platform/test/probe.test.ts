@@ -23,46 +23,46 @@ import {
 import { VFIO_PLATFORM, vfioPlatformDeviceOf, vfioPlatformModule } from "../src/vfio-platform.js";
 import {
   assign,
-  type BoardDev,
-  bootLab,
+  boot,
   DEV,
   dmesgOf,
   driverOf,
   groupPath,
+  type LabDevice,
   openDevice,
   sysfsDir,
-  writeCount,
-} from "./bus-fixture.js";
+  sysfsWrite,
+} from "./platform-fixture.js";
 
 /** A directory's entries without `.` and `..`. */
 const ls = (p: Process, path: string) => p.readdir(path).filter((e) => e !== "." && e !== "..");
 
-const failed = (drv: string, dev: BoardDev, err: number) =>
+const failed = (drv: string, dev: LabDevice, err: number) =>
   `${drv} ${dev.name}: probe with driver ${drv} failed with error ${err}`;
 
 describe("binding", () => {
   test("vfio-amba's id table matches nothing: a PrimeCell without a driver stays unbound", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     // The SP804 has no kernel driver; loading vfio_amba and reprobing still binds nothing.
-    const log = dmesgOf(kernel, () => writeCount(p, "/sys/bus/amba/drivers_probe", DEV.SP804.name));
+    const log = dmesgOf(kernel, () => sysfsWrite(p, "/sys/bus/amba/drivers_probe", DEV.SP804.name));
     expect(driverOf(p, DEV.SP804)).toBeNull();
     expect(log).toEqual([]);
   });
 
   test("vfio-platform has no match table: an unbound platform device stays unbound", () => {
-    const { p } = bootLab();
+    const { p } = boot();
     // virtio_mmio has no driver on the board: only driver_override could hand it over.
-    writeCount(p, "/sys/bus/platform/drivers_probe", DEV.VIRTIO0.name);
+    sysfsWrite(p, "/sys/bus/platform/drivers_probe", DEV.VIRTIO0.name);
     expect(driverOf(p, DEV.VIRTIO0)).toBeNull();
   });
 
   test("an override naming the driver binds it; clearing it gives the device back", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     expect(assign(p, DEV.PL330, VFIO_AMBA)).toBe(DEV.PL330.name.length);
     expect(driverOf(p, DEV.PL330)).toBe(VFIO_AMBA);
     p.writeFile(`${sysfsDir(DEV.PL330)}/driver_override`, "\n");
     p.writeFile(`${sysfsDir(DEV.PL330)}/driver/unbind`, DEV.PL330.name);
-    writeCount(p, "/sys/bus/amba/drivers_probe", DEV.PL330.name);
+    sysfsWrite(p, "/sys/bus/amba/drivers_probe", DEV.PL330.name);
     expect(driverOf(p, DEV.PL330)).toBe("dma-pl330");
     expect(() => vfioPlatformDeviceOf(kernel, "amba", DEV.PL330.name)).toThrow(/not bound/);
   });
@@ -70,7 +70,7 @@ describe("binding", () => {
 
 describe("vfio-amba probe", () => {
   test("the PL330 (behind the SMMU) binds with its group: DEPRECATION, then nothing else", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     const log = dmesgOf(kernel, () => assign(p, DEV.PL330, VFIO_AMBA));
     expect(log).toEqual([`vfio-amba ${DEV.PL330.name}: ${VFIO_AMBA_DEPRECATION}`]);
     expect(groupPath(p, DEV.PL330)).toBe("/dev/vfio/2");
@@ -85,7 +85,7 @@ describe("vfio-amba probe", () => {
   });
 
   test("a PrimeCell behind no IOMMU: -22 from probe, yet drivers_probe returns its count", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     let ret = 0;
     const log = dmesgOf(kernel, () => {
       ret = assign(p, DEV.PL061, VFIO_AMBA);
@@ -100,18 +100,18 @@ describe("vfio-amba probe", () => {
   });
 
   test("bind returns the probe's EINVAL and prints the failure again, not the DEPRECATION", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     assign(p, DEV.PL061, VFIO_AMBA);
     const log = dmesgOf(kernel, () =>
       expect(() =>
-        writeCount(p, `/sys/bus/amba/drivers/${VFIO_AMBA}/bind`, DEV.PL061.name),
+        sysfsWrite(p, `/sys/bus/amba/drivers/${VFIO_AMBA}/bind`, DEV.PL061.name),
       ).toThrowErrno("EINVAL"),
     );
     expect(log).toEqual([failed(VFIO_AMBA, DEV.PL061, -22)]);
   });
 
   test("DEPRECATION is once per load of vfio_amba: a reload prints it again", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     const first = dmesgOf(kernel, () => {
       assign(p, DEV.PL061, VFIO_AMBA);
       assign(p, DEV.PL031, VFIO_AMBA);
@@ -133,8 +133,8 @@ describe("vfio-amba probe", () => {
   });
 
   test("vdev->name is vfio-amba-<periphid %08x> for every PrimeCell of the board", () => {
-    const { kernel, p } = bootLab({ noiommu: true });
-    const want: [BoardDev, string][] = [
+    const { kernel, p } = boot({ noiommu: true });
+    const want: [LabDevice, string][] = [
       [DEV.PL011, "vfio-amba-00141011"],
       [DEV.PL031, "vfio-amba-00141031"],
       [DEV.PL061, "vfio-amba-00041061"],
@@ -149,7 +149,7 @@ describe("vfio-amba probe", () => {
   });
 
   test("no-IOMMU mode: a noiommu group, both taint lines, tainted U", () => {
-    const { kernel, p } = bootLab({ noiommu: true });
+    const { kernel, p } = boot({ noiommu: true });
     const log = dmesgOf(kernel, () => assign(p, DEV.PL061, VFIO_AMBA));
     expect(log).toEqual([
       `vfio-amba ${DEV.PL061.name}: ${VFIO_AMBA_DEPRECATION}`,
@@ -162,7 +162,7 @@ describe("vfio-amba probe", () => {
   });
 
   test("ENOMEM naming the device: -12 after the DEPRECATION, nothing registered or pinned", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     kernel.allocator.setFailHook((site) => site === "kasprintf");
     const log = dmesgOf(kernel, () => assign(p, DEV.PL330, VFIO_AMBA));
     kernel.allocator.setFailHook(undefined);
@@ -173,14 +173,14 @@ describe("vfio-amba probe", () => {
     expect(driverOf(p, DEV.PL330)).toBeNull();
     expect(ls(p, "/dev/vfio")).toEqual(["vfio"]);
     // The device index was given back: the next device is vfio0 again.
-    writeCount(p, "/sys/bus/amba/drivers_probe", DEV.PL330.name);
+    sysfsWrite(p, "/sys/bus/amba/drivers_probe", DEV.PL330.name);
     expect(p.readdir(`${sysfsDir(DEV.PL330)}/vfio-dev`)).toContain("vfio0");
   });
 });
 
 describe("vfio-platform probe", () => {
   test("reset required, no reset module: ENOENT and `VFIO: No reset function found`", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     let ret = 0;
     const log = dmesgOf(kernel, () => {
       ret = assign(p, DEV.XGMAC, VFIO_PLATFORM);
@@ -195,7 +195,7 @@ describe("vfio-platform probe", () => {
   });
 
   test("the reset check comes before the group check: ENOENT for a device without a group", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     const log = dmesgOf(kernel, () => assign(p, DEV.VIRTIO0, VFIO_PLATFORM));
     expect(log).toEqual([
       `vfio-platform ${DEV.VIRTIO0.name}: VFIO: No reset function found for device ${DEV.VIRTIO0.name}`,
@@ -204,13 +204,13 @@ describe("vfio-platform probe", () => {
   });
 
   test("reset_required=0, no IOMMU group: EINVAL with no VFIO line of its own", () => {
-    const { kernel, p } = bootLab({ resetRequired: false });
+    const { kernel, p } = boot({ resetRequired: false });
     const log = dmesgOf(kernel, () => assign(p, DEV.VIRTIO0, VFIO_PLATFORM));
     expect(log).toEqual([failed(VFIO_PLATFORM, DEV.VIRTIO0, -22)]);
   });
 
   test("reset_required=0: the XGMAC binds without a reset, GET_INFO flags PLATFORM only", () => {
-    const { kernel, p } = bootLab({ resetRequired: false });
+    const { kernel, p } = boot({ resetRequired: false });
     const log = dmesgOf(kernel, () => assign(p, DEV.XGMAC, VFIO_PLATFORM));
     expect(log).toEqual([]);
     const vdev = vfioPlatformDeviceOf(kernel, "platform", DEV.XGMAC.name);
@@ -226,7 +226,7 @@ describe("vfio-platform probe", () => {
   });
 
   test("an installed reset module is loaded by alias at probe and pinned until release", () => {
-    const { kernel, p } = bootLab();
+    const { kernel, p } = boot();
     kernel.modules.register(vfioPlatformCalxedaxgmacModule);
     assign(p, DEV.XGMAC, VFIO_PLATFORM);
     expect(driverOf(p, DEV.XGMAC)).toBe(VFIO_PLATFORM);
@@ -238,7 +238,7 @@ describe("vfio-platform probe", () => {
   });
 
   test("no-IOMMU mode with reset_required=0: virtio_mmio binds into a tainting noiommu group", () => {
-    const { kernel, p } = bootLab({ noiommu: true, resetRequired: false });
+    const { kernel, p } = boot({ noiommu: true, resetRequired: false });
     assign(p, DEV.VIRTIO0, VFIO_PLATFORM);
     expect(driverOf(p, DEV.VIRTIO0)).toBe(VFIO_PLATFORM);
     expect(groupPath(p, DEV.VIRTIO0)).toMatch(/^\/dev\/vfio\/noiommu-\d+$/);
@@ -248,7 +248,7 @@ describe("vfio-platform probe", () => {
 
 describe("driver_managed_dma", () => {
   test("binding leaves the group unclaimed: it is viable and user space can claim it", () => {
-    const { kernel, p } = bootLab({ resetRequired: false });
+    const { kernel, p } = boot({ resetRequired: false });
     assign(p, DEV.DMA_TEST0, VFIO_PLATFORM);
     const group = kernel.iommu.deviceGroup(
       kernel.drivers.findDevice("platform", DEV.DMA_TEST0.name)!,
@@ -264,7 +264,7 @@ describe("driver_managed_dma", () => {
   });
 
   test("vfio-amba too: the PL330's group (2) stays viable with vfio-amba bound", () => {
-    const { p } = bootLab();
+    const { p } = boot();
     assign(p, DEV.PL330, VFIO_AMBA);
     const g = VfioGroup.open(p, 2);
     expect(g.status().viable).toBe(true);
@@ -274,7 +274,7 @@ describe("driver_managed_dma", () => {
 
 describe("remove", () => {
   test("unbind waits for the device fd to close (no `request` op: user space is never asked)", () => {
-    const { p } = bootLab();
+    const { p } = boot();
     assign(p, DEV.PL330, VFIO_AMBA);
     const o = openDevice(p, DEV.PL330);
     expect(() => p.writeFile(`${sysfsDir(DEV.PL330)}/driver/unbind`, DEV.PL330.name)).toThrow(
@@ -284,7 +284,7 @@ describe("remove", () => {
   });
 
   test("unbind after the last close: the group node and the vfio-dev entry are gone", () => {
-    const { p } = bootLab();
+    const { p } = boot();
     assign(p, DEV.PL330, VFIO_AMBA);
     openDevice(p, DEV.PL330).close();
     p.writeFile(`${sysfsDir(DEV.PL330)}/driver/unbind`, DEV.PL330.name);
@@ -295,7 +295,7 @@ describe("remove", () => {
 
 describe("the modules", () => {
   test("vfio_platform: reset_required (0444, default Y), version 0.10, needs vfio_platform_base", () => {
-    const { kernel, p } = bootLab({ amba: false });
+    const { kernel, p } = boot({ modules: ["vfio_platform"] });
     const param = "/sys/module/vfio_platform/parameters/reset_required";
     expect(p.readFile(param)).toBe("Y\n");
     expect(p.stat(param).mode & 0o777).toBe(0o444);
@@ -306,7 +306,7 @@ describe("the modules", () => {
   });
 
   test("vfio_amba: no parameters, version 0.10; vfio_platform_base comes with it", () => {
-    const { kernel, p } = bootLab({ platform: false, amba: false });
+    const { kernel, p } = boot({ modules: [] });
     kernel.modprobe(vfioAmbaModule);
     expect(kernel.modules.isLoaded("vfio_platform_base")).toBe(true);
     expect(p.readFile("/sys/module/vfio_amba/version")).toBe("0.10\n");
@@ -315,7 +315,10 @@ describe("the modules", () => {
   });
 
   test("reset_required from the kernel command line", () => {
-    const { kernel, p } = bootLab({ platform: false, cmdline: "vfio_platform.reset_required=0" });
+    const { kernel, p } = boot({
+      modules: ["vfio_amba"],
+      cmdline: "vfio_platform.reset_required=0",
+    });
     kernel.modprobe(vfioPlatformModule);
     expect(p.readFile("/sys/module/vfio_platform/parameters/reset_required")).toBe("N\n");
     assign(p, DEV.XGMAC, VFIO_PLATFORM);

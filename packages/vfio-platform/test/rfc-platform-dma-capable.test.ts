@@ -13,12 +13,12 @@ import {
   PLATFORM_DMA_CAPABLE_PROPERTIES,
   platformDmaCapable,
 } from "../src/platform-dma-capable.js";
-import { bootRfc, defaultBoard, withoutProperties } from "./rfc-fixture.js";
+import { boards, boot } from "./platform-fixture.js";
 
 let kernel: Kernel;
 
 beforeAll(() => {
-  kernel = bootRfc().kernel;
+  kernel = boot({ unsafeInterrupts: false, modules: [] }).kernel;
 });
 
 function boardDevice(bus: "platform" | "amba", name: string): Device {
@@ -96,7 +96,7 @@ describe("platform_dma_capable() on the default board (rule R1)", () => {
   });
 
   test("the known false negative: dma-test@31000 without iommus and dma-coherent is 'incapable'", () => {
-    const board = withoutProperties(defaultBoard(), "dma-test@31000", ["iommus", "dma-coherent"]);
+    const board = boards.withoutIommus(["dma-test@31000"], { dmaCoherent: false });
     const dev = deviceOfNode(board, "/platform-bus@c000000/dma-test@31000");
     // A real bus master (the engine has a DMA port), yet R1 finds nothing to say so.
     expect(platformDmaCapable(dev)).toBe(false);

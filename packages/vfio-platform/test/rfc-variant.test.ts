@@ -17,86 +17,56 @@
 
 import { PL011_REGISTER_MAP, PL061_REGISTER_MAP } from "@vfio-lab/hw-soc";
 import { IommuFd } from "@vfio-lab/iommufd";
-import { IOMMU_READ, POLLIN, type Process, TAINT_USER } from "@vfio-lab/kernel";
-import { VFIO_TYPE1v2_IOMMU } from "@vfio-lab/kernel/uapi";
-import { VfioContainer, VfioDevice, VfioGroup, vfioPinPages } from "@vfio-lab/vfio-core";
+import { IOMMU_READ, TAINT_USER } from "@vfio-lab/kernel";
+import { VfioDevice, VfioGroup, vfioPinPages } from "@vfio-lab/vfio-core";
 import { describe, expect, test } from "vitest";
 import {
   PL011_VFIO_AMBA,
   PL011_VFIO_AMBA_MODULE,
   PL011_VFIO_AMBA_SPEC,
-  pl011VfioAmbaModule,
 } from "../src/pl011-vfio-amba.js";
 import {
   PL061_VFIO_AMBA,
   PL061_VFIO_AMBA_MODULE,
   PL061_VFIO_AMBA_SPEC,
-  pl061VfioAmbaModule,
 } from "../src/pl061-vfio-amba.js";
 import { vfioAmbaVariantDeviceOf } from "../src/vfio-amba-variant.js";
 import { VFIO_PLATFORM_NODMA_LINE } from "../src/vfio-platform-nodma.js";
 import {
-  assignTo,
-  type BoardDev,
-  bootRfc,
-  boundDriver,
+  assign,
+  type BootOptions,
+  boot,
   cdevPath,
   DEV,
-  defaultBoard,
   dmesgOf,
+  driverOf,
   eventfd,
   eventfdRead,
   iommuGroupOf,
-  le32,
   mmapAnon,
+  mmioOf,
+  openDevice,
   PAGE_SIZE,
-  type RfcBootOptions,
-  type RfcWorld,
-  u32,
+  virtLab,
+  type World,
+  waitEventfd,
   withProperties,
-} from "./rfc-fixture.js";
+} from "./platform-fixture.js";
 
-/** Boots with both variant modules, `emulated_iommu` as given. */
-function boot(emulated: boolean, opts: RfcBootOptions = {}): RfcWorld {
-  return bootRfc({
+/**
+ * Boots with both variant modules, `emulated_iommu` as given; no allow_unsafe_interrupts, and a
+ * VMM without capabilities.
+ */
+function bootRfc(emulated: boolean, opts: BootOptions = {}): World {
+  return boot({
+    unsafeInterrupts: false,
+    vmmCaps: [],
     ...opts,
     modules: [
-      [pl061VfioAmbaModule, { emulated_iommu: emulated }],
-      [pl011VfioAmbaModule, { emulated_iommu: emulated }],
+      [PL061_VFIO_AMBA_MODULE, { emulated_iommu: emulated }],
+      [PL011_VFIO_AMBA_MODULE, { emulated_iommu: emulated }],
     ],
   });
-}
-
-/** Without the dmesg timestamp. */
-function bare(lines: readonly string[]): string[] {
-  return lines.map((l) => l.replace(/^\[[^\]]*\] /, ""));
-}
-
-function openType1(p: Process, d: BoardDev) {
-  const container = VfioContainer.open(p);
-  const group = VfioGroup.open(p, iommuGroupOf(p, d));
-  group.setContainer(container);
-  container.setIommu(VFIO_TYPE1v2_IOMMU);
-  const device = group.deviceFd(d.name);
-  return { container, group, device };
-}
-
-class Mmio {
-  constructor(
-    readonly p: Process,
-    readonly va: number,
-  ) {}
-  readl(off: number): number {
-    return le32(this.p.peek(this.va + off, 4));
-  }
-  writel(off: number, v: number): void {
-    this.p.poke(this.va + off, u32(v));
-  }
-}
-
-function waitEventfd(p: Process, efd: number, ns: number): boolean {
-  const [r] = p.poll([{ fd: efd, events: POLLIN }], ns);
-  return ((r?.revents ?? 0) & POLLIN) !== 0;
 }
 
 /** PL061 TRM registers. */
@@ -123,7 +93,7 @@ describe("what the drivers know", () => {
   );
 
   test("the parameter has no sysfs file (perm 0)", () => {
-    const w = boot(true);
+    const w = bootRfc(true);
     expect(w.admin.readdir(`/sys/module/${PL061_VFIO_AMBA_MODULE}`)).not.toContain("parameters");
     expect(w.admin.readdir(`/sys/module/${PL011_VFIO_AMBA_MODULE}`)).not.toContain("parameters");
   });
@@ -131,19 +101,19 @@ describe("what the drivers know", () => {
 
 describe("binding", () => {
   test("only driver_override binds a variant: drivers_probe alone gives the PL061 back to pl061_gpio", () => {
-    const w = boot(true);
+    const w = bootRfc(true);
     w.admin.writeFile(`/sys/bus/amba/devices/${DEV.PL061.name}/driver/unbind`, DEV.PL061.name);
     w.admin.writeFile("/sys/bus/amba/drivers_probe", DEV.PL061.name);
-    expect(boundDriver(w.admin, DEV.PL061)).toBe("pl061_gpio");
+    expect(driverOf(w.admin, DEV.PL061)).toBe("pl061_gpio");
   });
 
   test("another PrimeCell is refused with ENODEV, silently ('rejects match')", () => {
-    const w = boot(true);
+    const w = bootRfc(true);
     const lines = dmesgOf(w.kernel, () => {
-      expect(assignTo(w.admin, DEV.PL031, PL061_VFIO_AMBA)).toBe(DEV.PL031.name.length);
+      expect(assign(w.admin, DEV.PL031, PL061_VFIO_AMBA)).toBe(DEV.PL031.name.length);
     });
     expect(lines).toEqual([]);
-    expect(boundDriver(w.admin, DEV.PL031)).toBeNull();
+    expect(driverOf(w.admin, DEV.PL031)).toBeNull();
     expect(() =>
       w.admin.writeFile(`/sys/bus/amba/drivers/${PL061_VFIO_AMBA}/bind`, DEV.PL031.name),
     ).toThrowErrno("ENODEV");
@@ -152,18 +122,18 @@ describe("binding", () => {
 
 describe("emulated_iommu off: registered as vfio-amba registers", () => {
   test("EINVAL without an IOMMU group, and no deprecation line", () => {
-    const w = boot(false);
-    const lines = dmesgOf(w.kernel, () => assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA));
-    expect(bare(lines)).toEqual([
+    const w = bootRfc(false);
+    const lines = dmesgOf(w.kernel, () => assign(w.admin, DEV.PL061, PL061_VFIO_AMBA));
+    expect(lines).toEqual([
       "pl061-vfio-amba 9030000.pl061: probe with driver pl061-vfio-amba failed with error -22",
     ]);
-    expect(boundDriver(w.admin, DEV.PL061)).toBeNull();
+    expect(driverOf(w.admin, DEV.PL061)).toBeNull();
   });
 
   test("with no-IOMMU mode: a tainting noiommu group that needs CAP_SYS_RAWIO (EPERM without)", () => {
-    const w = boot(false, { cmdline: "vfio.enable_unsafe_noiommu_mode=1" });
-    const lines = dmesgOf(w.kernel, () => assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA));
-    expect(bare(lines)).toContain(
+    const w = bootRfc(false, { cmdline: "vfio.enable_unsafe_noiommu_mode=1" });
+    const lines = dmesgOf(w.kernel, () => assign(w.admin, DEV.PL061, PL061_VFIO_AMBA));
+    expect(lines).toContain(
       "pl061-vfio-amba 9030000.pl061: Adding kernel taint for vfio-noiommu group on device",
     );
     expect(w.kernel.taint.test(TAINT_USER)).toBe(true);
@@ -173,9 +143,9 @@ describe("emulated_iommu off: registered as vfio-amba registers", () => {
 
 describe("emulated_iommu on: the driver knows the PrimeCell cannot DMA", () => {
   test("a private group, no taint line, no model line of RFC (a), no deprecation", () => {
-    const w = boot(true);
-    const lines = dmesgOf(w.kernel, () => assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA));
-    expect(bare(lines)).toEqual(["pl061-vfio-amba 9030000.pl061: Adding to iommu group 3"]);
+    const w = bootRfc(true);
+    const lines = dmesgOf(w.kernel, () => assign(w.admin, DEV.PL061, PL061_VFIO_AMBA));
+    expect(lines).toEqual(["pl061-vfio-amba 9030000.pl061: Adding to iommu group 3"]);
     expect(lines.join("\n")).not.toContain(VFIO_PLATFORM_NODMA_LINE);
     expect(w.admin.readFile("/proc/sys/kernel/tainted")).toBe("0\n");
     expect(w.admin.readdir("/dev/vfio")).toContain("3");
@@ -183,37 +153,37 @@ describe("emulated_iommu on: the driver knows the PrimeCell cannot DMA", () => {
   });
 
   test("opened without CAP_SYS_RAWIO: flags 0x9 (AMBA | RESET), and the reset quiets the PL061 at open", () => {
-    const w = boot(true);
-    assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA);
+    const w = bootRfc(true);
+    assign(w.admin, DEV.PL061, PL061_VFIO_AMBA);
     // What pl061_gpio left behind, or a previous user: interrupts and outputs.
     w.soc.bus.write(DEV.PL061.base + GPIO.IE, 4, 0x0f);
     w.soc.bus.write(DEV.PL061.base + GPIO.DIR, 4, 0xf0);
     const lines = dmesgOf(w.kernel, () => {
-      const { device } = openType1(w.vmm, DEV.PL061);
+      const { device } = openDevice(w.vmm, DEV.PL061);
       expect(device.info()).toMatchObject({ flags: 0x9, numRegions: 1, numIrqs: 1 });
     });
-    expect(bare(lines)).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
+    expect(lines).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
     expect(w.soc.bus.read(DEV.PL061.base + GPIO.IE, 4)).toBe(0);
     expect(w.soc.bus.read(DEV.PL061.base + GPIO.DIR, 4)).toBe(0);
   });
 
   test("VFIO_DEVICE_RESET: `VFIO: reset`, GPIOIE and GPIODIR cleared", () => {
-    const w = boot(true);
-    assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA);
-    const { device } = openType1(w.vmm, DEV.PL061);
-    const gpio = new Mmio(w.vmm, device.mmapRegion(0));
+    const w = bootRfc(true);
+    assign(w.admin, DEV.PL061, PL061_VFIO_AMBA);
+    const { device } = openDevice(w.vmm, DEV.PL061);
+    const gpio = mmioOf(w.vmm, device);
     gpio.writel(GPIO.IE, 0xff);
     gpio.writel(GPIO.DIR, 0x0f);
     const lines = dmesgOf(w.kernel, () => device.reset());
-    expect(bare(lines)).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
+    expect(lines).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
     expect(gpio.readl(GPIO.IE)).toBe(0);
     expect(gpio.readl(GPIO.DIR)).toBe(0);
   });
 
   test("PL061: SET_IRQS is EINVAL, as through vfio-amba (no variant can undo IRQ_NOREQUEST)", () => {
-    const w = boot(true);
-    assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA);
-    const { device } = openType1(w.vmm, DEV.PL061);
+    const w = bootRfc(true);
+    assign(w.admin, DEV.PL061, PL061_VFIO_AMBA);
+    const { device } = openDevice(w.vmm, DEV.PL061);
     expect(device.irqInfo(0).flags).toBe(0x7);
     expect(() =>
       device.setIrqs({ index: 0, action: "trigger", data: { eventfds: [eventfd(w.vmm)] } }),
@@ -221,9 +191,9 @@ describe("emulated_iommu on: the driver knows the PrimeCell cannot DMA", () => {
   });
 
   test("MAP_DMA succeeds and pins nothing; vfio_pin_pages() is EINVAL", () => {
-    const w = boot(true);
-    assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA);
-    const { container } = openType1(w.vmm, DEV.PL061);
+    const w = bootRfc(true);
+    assign(w.admin, DEV.PL061, PL061_VFIO_AMBA);
+    const { container } = openDevice(w.vmm, DEV.PL061);
     const buf = mmapAnon(w.vmm, 8 * PAGE_SIZE);
     container.mapDma({ vaddr: buf, iova: 0x10_0000n, size: 8 * PAGE_SIZE });
     expect(w.kernel.allocator.totalPins).toBe(0);
@@ -233,34 +203,34 @@ describe("emulated_iommu on: the driver knows the PrimeCell cannot DMA", () => {
   });
 
   test("close resets again; the module is in use while the fd is open, and unloads after", () => {
-    const w = boot(true);
-    assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA);
-    const { container, group, device } = openType1(w.vmm, DEV.PL061);
+    const w = bootRfc(true);
+    assign(w.admin, DEV.PL061, PL061_VFIO_AMBA);
+    const { container, group, device } = openDevice(w.vmm, DEV.PL061);
     expect(() => w.kernel.rmmod(PL061_VFIO_AMBA_MODULE)).toThrowErrno("EAGAIN");
     const lines = dmesgOf(w.kernel, () => device.close());
-    expect(bare(lines)).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
+    expect(lines).toEqual(["pl061-vfio-amba 9030000.pl061: VFIO: reset"]);
     group.close();
     container.close();
     w.kernel.rmmod(PL061_VFIO_AMBA_MODULE);
-    expect(boundDriver(w.admin, DEV.PL061)).toBeNull();
+    expect(driverOf(w.admin, DEV.PL061)).toBeNull();
     expect(w.admin.readdir("/dev/vfio")).not.toContain("3");
   });
 
   test("a PL061 a board does put behind the SMMU keeps its real group (no EEXIST)", () => {
-    const board = withProperties(defaultBoard(), "pl061@9030000", ["iommus = <&smmu 0x40>;"]);
-    const w = boot(true, { board });
+    const board = withProperties(virtLab(), "pl061@9030000", ["iommus = <&smmu 0x40>;"]);
+    const w = bootRfc(true, { board });
     const group = iommuGroupOf(w.admin, DEV.PL061);
-    const lines = dmesgOf(w.kernel, () => assignTo(w.admin, DEV.PL061, PL061_VFIO_AMBA));
+    const lines = dmesgOf(w.kernel, () => assign(w.admin, DEV.PL061, PL061_VFIO_AMBA));
     expect(lines.join("\n")).not.toContain("Adding to iommu group");
-    expect(boundDriver(w.admin, DEV.PL061)).toBe(PL061_VFIO_AMBA);
+    expect(driverOf(w.admin, DEV.PL061)).toBe(PL061_VFIO_AMBA);
     expect(iommuGroupOf(w.admin, DEV.PL061)).toBe(group);
     expect(w.admin.readdir("/dev/vfio")).toContain(String(group));
   });
 
   test("PL011 end to end: the loop-back RX interrupt on an eventfd, automasked until UNMASK", () => {
-    const w = boot(true);
-    const unbind = dmesgOf(w.kernel, () => assignTo(w.admin, DEV.PL011, PL011_VFIO_AMBA));
-    expect(bare(unbind)).toContain("printk: legacy console [ttyAMA0] disabled");
+    const w = bootRfc(true);
+    const unbind = dmesgOf(w.kernel, () => assign(w.admin, DEV.PL011, PL011_VFIO_AMBA));
+    expect(unbind).toContain("printk: legacy console [ttyAMA0] disabled");
     const iommufd = IommuFd.open(w.vmm);
     const device = VfioDevice.openCdev(w.vmm, cdevPath(w.vmm, DEV.PL011));
     device.bindIommufd(iommufd);
@@ -269,7 +239,7 @@ describe("emulated_iommu on: the driver knows the PrimeCell cannot DMA", () => {
     expect(w.vmm.readFile("/proc/interrupts")).toMatch(
       /Level\s+vfio-irq\[\d+\]\(pl011-vfio-amba\)/,
     );
-    const uart = new Mmio(w.vmm, device.mmapRegion(0));
+    const uart = mmioOf(w.vmm, device);
     // The reset at open left the UART off with every interrupt masked.
     expect(uart.readl(UART.CR)).toBe(0);
     const efd = eventfd(w.vmm);

@@ -1,4 +1,6 @@
 import { fc, test as fcTest } from "@fast-check/vitest";
+import { PAGE_SIZE } from "@vfio-lab/hw-soc";
+import type { KernelConfigInput } from "@vfio-lab/kernel";
 import { formatIoctl, type Kernel } from "@vfio-lab/kernel";
 import {
   VFIO_IOMMU_GET_INFO,
@@ -14,14 +16,12 @@ import {
 } from "@vfio-lab/kernel/uapi";
 import { describe, expect, test } from "vitest";
 import {
-  boot,
-  configOf,
-  DMA_TEST,
-  IOMMU_MODES,
+  type CoreWorldOptions,
+  coreSetup,
+  DMAT0,
   mmapAnon,
-  PAGE_SIZE,
   sysfsIommuGroupGet,
-} from "../../test/fixture.js";
+} from "../../test/core-fixture.js";
 import { VfioInfoCap, vfioInfoCapAdd, vfioInfoCapShift } from "../vfio-info-cap.js";
 import { readCapChain, VfioContainer } from "./vfio-container.js";
 import { VfioGroup } from "./vfio-group.js";
@@ -32,29 +32,36 @@ const SMMU_RANGES = [
   { start: 0x810_0000n, end: 0xffff_ffff_ffffn },
 ];
 
+/** The kernel the selftests' iommufd_compat modes boot: iommufd serves /dev/vfio/vfio too. */
+const NO_CONTAINER: KernelConfigInput = { CONFIG_VFIO_CONTAINER: false };
+
+/** The board with type1 loaded (where the build has it) and the DMA engine on the test driver. */
+const boot = (opts: CoreWorldOptions = {}) => coreSetup({ type1: true, bind: [DMAT0], ...opts });
+
 /**
- * The legacy container and iommufd's personality of it: same wrapper. DMA_AVAIL is type1's
- * dma_entry_limit (65535) counting down, and iommufd's constant U32_MAX (it has no limit).
+ * The legacy container and iommufd's personality of it (the selftests' vfio_type1v2_iommu and
+ * iommufd_compat_type1v2 modes): same wrapper. DMA_AVAIL is type1's dma_entry_limit (65535)
+ * counting down, and iommufd's constant U32_MAX (it has no limit).
  */
-const CONTAINERS = IOMMU_MODES.filter(
-  (m) => m.containerPath && m.iommuType === VFIO_TYPE1v2_IOMMU,
-).map((m) => ({
-  containerPath: m.containerPath!,
-  dmaAvail: (mapped: number) => (m.containerPath === "/dev/iommu" ? 0xffff_ffff : 65535 - mapped),
-}));
+const CONTAINERS = [
+  { containerPath: "/dev/vfio/vfio", config: {}, dmaAvail: (mapped: number) => 65535 - mapped },
+  { containerPath: "/dev/iommu", config: NO_CONTAINER, dmaAvail: (_mapped: number) => 0xffff_ffff },
+] as const;
 
 /**
  * A container holding the DMA engine's group, IOMMU set (type1 v2 unless told), and the
  * device fd taken: iommufd attaches the device to its compat IOAS only then.
  */
-function containerWorld(path: string, type = VFIO_TYPE1v2_IOMMU) {
-  const mode = IOMMU_MODES.find((m) => m.containerPath === path)!;
-  const b = boot({ config: configOf(mode) });
+function containerWorld(
+  path: (typeof CONTAINERS)[number]["containerPath"],
+  type = VFIO_TYPE1v2_IOMMU,
+) {
+  const b = boot({ config: CONTAINERS.find((c) => c.containerPath === path)!.config });
   const container = VfioContainer.open(b.p, path);
-  const group = VfioGroup.open(b.p, sysfsIommuGroupGet(b.p, DMA_TEST));
+  const group = VfioGroup.open(b.p, sysfsIommuGroupGet(b.p, DMAT0));
   group.setContainer(container);
   container.setIommu(type);
-  const device = group.deviceFd(DMA_TEST.name);
+  const device = group.deviceFd(DMAT0.name);
   return { ...b, container, group, device };
 }
 
@@ -142,19 +149,19 @@ describe("VfioContainer on /dev/vfio/vfio without CONFIG_VFIO_CONTAINER", () => 
   // Known divergence, elsewhere: vfio-modules.ts loads its soft dependency whatever the build.
   // This flips to a failure (drop `.fails`) once the module is skipped as Linux skips it.
   test("no vfio_iommu_type1 exists (Kconfig: it is only built `if VFIO_CONTAINER`)", () => {
-    const b = boot({ config: { CONFIG_VFIO_CONTAINER: false } });
+    const b = boot({ config: NO_CONTAINER });
     expect(b.kernel.modules.isLoaded("vfio_iommu_type1")).toBe(false);
   });
 
   test("iommufd serves the node: the type1 personality maps and unmaps", () => {
-    const b = boot({ config: { CONFIG_VFIO_CONTAINER: false } });
+    const b = boot({ config: NO_CONTAINER });
     const c = VfioContainer.open(b.p);
     expect(c.apiVersion()).toBe(0);
     expect(c.checkExtension(VFIO_TYPE1v2_IOMMU)).toBe(1);
-    const group = VfioGroup.open(b.p, sysfsIommuGroupGet(b.p, DMA_TEST));
+    const group = VfioGroup.open(b.p, sysfsIommuGroupGet(b.p, DMAT0));
     group.setContainer(c);
     c.setIommu(VFIO_TYPE1v2_IOMMU);
-    const device = group.deviceFd(DMA_TEST.name);
+    const device = group.deviceFd(DMAT0.name);
     c.mapDma({ vaddr: mmapAnon(b.p, PAGE_SIZE), iova: 0x10_0000n, size: PAGE_SIZE });
     expect(c.unmapDma({ all: true })).toBe(BigInt(PAGE_SIZE));
     device.close();
@@ -218,7 +225,7 @@ describe.each(CONTAINERS)(
 );
 
 describe("readCapChain", () => {
-  const b = boot({ bind: [] });
+  const b = coreSetup();
   const HEADER = 24; // a fixed INFO struct the chain follows, as vfio_iommu_type1_info
 
   fcTest.prop(

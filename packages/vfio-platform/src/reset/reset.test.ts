@@ -12,14 +12,12 @@ import { describe, expect, test } from "vitest";
 import {
   assign,
   boot,
-  closeAll,
-  DMA_TEST,
-  dmesg,
+  DEV,
+  dmesgText,
   driverOf,
   openDevice,
   vdevOf,
   type World,
-  XGMAC,
 } from "../../test/platform-fixture.js";
 import { vfioPlatformBaseModule } from "../vfio-platform-base.js";
 import { vfioPlatformRegisterReset, vfioPlatformUnregisterReset } from "../vfio-platform-common.js";
@@ -51,24 +49,24 @@ function refcnt(w: World, name: string): string {
 function dirtyXgmac(w: World): void {
   const bus = w.soc.bus;
   bus.write(
-    XGMAC.base + XGMAC_CONTROL,
+    DEV.XGMAC.base + XGMAC_CONTROL,
     4,
     xgmacBits.MAC_ENABLE_TX | xgmacBits.MAC_ENABLE_RX | xgmacBits.XGMAC_CONTROL_LM,
   );
   bus.write(
-    XGMAC.base + XGMAC_DMA_CONTROL,
+    DEV.XGMAC.base + XGMAC_DMA_CONTROL,
     4,
     xgmacBits.DMA_CONTROL_ST | xgmacBits.DMA_CONTROL_SR | xgmacBits.DMA_CONTROL_OSF,
   );
-  bus.write(XGMAC.base + XGMAC_DMA_INTR_ENA, 4, xgmacBits.DMA_INTR_DEFAULT_MASK);
+  bus.write(DEV.XGMAC.base + XGMAC_DMA_INTR_ENA, 4, xgmacBits.DMA_INTR_DEFAULT_MASK);
 }
 
 function xgmacRegs(w: World) {
   const bus = w.soc.bus;
   return {
-    control: bus.read(XGMAC.base + XGMAC_CONTROL, 4),
-    dmaControl: bus.read(XGMAC.base + XGMAC_DMA_CONTROL, 4),
-    intrEna: bus.read(XGMAC.base + XGMAC_DMA_INTR_ENA, 4),
+    control: bus.read(DEV.XGMAC.base + XGMAC_CONTROL, 4),
+    dmaControl: bus.read(DEV.XGMAC.base + XGMAC_DMA_CONTROL, 4),
+    intrEna: bus.read(DEV.XGMAC.base + XGMAC_DMA_INTR_ENA, 4),
   };
 }
 
@@ -82,30 +80,30 @@ describe("vfio_platform_calxedaxgmac", () => {
       VFIO_PLATFORM_CALXEDAXGMAC,
     );
     // Loading prints nothing: the deprecation waits for the first reset.
-    expect(dmesg(w).filter((l) => l.includes("DEPRECATION"))).toEqual([]);
+    expect(dmesgText(w.kernel).filter((l) => l.includes("DEPRECATION"))).toEqual([]);
   });
 
   test("probe loads it by its alias and pins it until the device is released", () => {
     const w = boot({ install: [vfioPlatformCalxedaxgmacModule] });
     expect(w.kernel.modules.isLoaded(VFIO_PLATFORM_CALXEDAXGMAC)).toBe(false);
-    assign(w.p, XGMAC);
-    expect(driverOf(w.p, XGMAC)).toBe("vfio-platform");
+    assign(w.p, DEV.XGMAC);
+    expect(driverOf(w.p, DEV.XGMAC)).toBe("vfio-platform");
     expect(w.kernel.modules.isLoaded(VFIO_PLATFORM_CALXEDAXGMAC)).toBe(true);
     expect(refcnt(w, VFIO_PLATFORM_CALXEDAXGMAC)).toBe("1\n");
     // delete_module(): in use → EWOULDBLOCK (EAGAIN).
     expect(() => w.kernel.rmmod(VFIO_PLATFORM_CALXEDAXGMAC)).toThrowErrno("EAGAIN");
-    w.p.writeFile(`/sys/bus/platform/devices/${XGMAC.name}/driver/unbind`, XGMAC.name);
+    w.p.writeFile(`/sys/bus/platform/devices/${DEV.XGMAC.name}/driver/unbind`, DEV.XGMAC.name);
     expect(refcnt(w, VFIO_PLATFORM_CALXEDAXGMAC)).toBe("0\n");
     w.kernel.rmmod(VFIO_PLATFORM_CALXEDAXGMAC);
   });
 
   test("reset at open: `VFIO: reset`, then the deprecation; IRQs, DMA and MAC stopped", () => {
     const w = boot({ install: [vfioPlatformCalxedaxgmacModule] });
-    assign(w.p, XGMAC);
+    assign(w.p, DEV.XGMAC);
     dirtyXgmac(w);
     w.kernel.printk.clear();
-    const o = openDevice(w.p, XGMAC);
-    expect(dmesg(w).filter((l) => l.startsWith("vfio-platform"))).toEqual([
+    const o = openDevice(w.p, DEV.XGMAC);
+    expect(dmesgText(w.kernel).filter((l) => l.startsWith("vfio-platform"))).toEqual([
       "vfio-platform c010000.ethernet: VFIO: reset",
       DEPRECATION,
     ]);
@@ -117,43 +115,43 @@ describe("vfio_platform_calxedaxgmac", () => {
     expect(r.control & (xgmacBits.MAC_ENABLE_TX | xgmacBits.MAC_ENABLE_RX)).toBe(0);
     expect(r.control & xgmacBits.XGMAC_CONTROL_LM).toBe(xgmacBits.XGMAC_CONTROL_LM);
     expect(o.device.info().flags).toBe(VFIO_DEVICE_FLAGS_PLATFORM | VFIO_DEVICE_FLAGS_RESET);
-    closeAll(o);
+    o.close();
   });
 
   test("VFIO_DEVICE_RESET runs the handler again; the deprecation stays printed once", () => {
     const w = boot({ install: [vfioPlatformCalxedaxgmacModule] });
-    assign(w.p, XGMAC);
-    const o = openDevice(w.p, XGMAC);
+    assign(w.p, DEV.XGMAC);
+    const o = openDevice(w.p, DEV.XGMAC);
     dirtyXgmac(w);
     w.kernel.printk.clear();
     o.device.reset();
-    expect(dmesg(w)).toEqual(["vfio-platform c010000.ethernet: VFIO: reset"]);
+    expect(dmesgText(w.kernel)).toEqual(["vfio-platform c010000.ethernet: VFIO: reset"]);
     expect(xgmacRegs(w).intrEna).toBe(0);
-    closeAll(o);
+    o.close();
     // The close resets too.
-    expect(dmesg(w).at(-1)).toBe("vfio-platform c010000.ethernet: VFIO: reset");
+    expect(dmesgText(w.kernel).at(-1)).toBe("vfio-platform c010000.ethernet: VFIO: reset");
   });
 
   test("the deprecation prints again after the module is unloaded and loaded anew", () => {
     const w = boot({ install: [vfioPlatformCalxedaxgmacModule] });
-    assign(w.p, XGMAC);
-    closeAll(openDevice(w.p, XGMAC));
-    closeAll(openDevice(w.p, XGMAC));
-    expect(dmesg(w).filter((l) => l === DEPRECATION)).toHaveLength(1);
-    w.p.writeFile(`/sys/bus/platform/devices/${XGMAC.name}/driver/unbind`, XGMAC.name);
+    assign(w.p, DEV.XGMAC);
+    openDevice(w.p, DEV.XGMAC).close();
+    openDevice(w.p, DEV.XGMAC).close();
+    expect(dmesgText(w.kernel).filter((l) => l === DEPRECATION)).toHaveLength(1);
+    w.p.writeFile(`/sys/bus/platform/devices/${DEV.XGMAC.name}/driver/unbind`, DEV.XGMAC.name);
     w.kernel.rmmod(VFIO_PLATFORM_CALXEDAXGMAC);
-    w.p.writeFile("/sys/bus/platform/drivers_probe", XGMAC.name);
-    closeAll(openDevice(w.p, XGMAC));
-    expect(dmesg(w).filter((l) => l === DEPRECATION)).toHaveLength(2);
+    w.p.writeFile("/sys/bus/platform/drivers_probe", DEV.XGMAC.name);
+    openDevice(w.p, DEV.XGMAC).close();
+    expect(dmesgText(w.kernel).filter((l) => l === DEPRECATION)).toHaveLength(2);
   });
 
   test("ENOMEM when the reset cannot map the window: open fails, after the deprecation", () => {
     const w = boot({ install: [vfioPlatformCalxedaxgmacModule] });
-    assign(w.p, XGMAC);
+    assign(w.p, DEV.XGMAC);
     w.kernel.allocator.setFailHook((site) => site === "ioremap");
     w.kernel.printk.clear();
-    expect(() => openDevice(w.p, XGMAC)).toThrowErrno("ENOMEM");
-    expect(dmesg(w).filter((l) => l.startsWith("vfio-platform"))).toEqual([
+    expect(() => openDevice(w.p, DEV.XGMAC)).toThrowErrno("ENOMEM");
+    expect(dmesgText(w.kernel).filter((l) => l.startsWith("vfio-platform"))).toEqual([
       "vfio-platform c010000.ethernet: VFIO: reset",
       DEPRECATION,
       "vfio-platform c010000.ethernet: VFIO: reset driver is required and reset call failed in open (-12) ",
@@ -161,20 +159,20 @@ describe("vfio_platform_calxedaxgmac", () => {
     // Everything open had set up is gone: no interrupt is left requested.
     expect(w.p.readFile("/proc/interrupts")).not.toContain("vfio-irq");
     w.kernel.allocator.setFailHook(undefined);
-    closeAll(openDevice(w.p, XGMAC));
+    openDevice(w.p, DEV.XGMAC).close();
   });
 
   test("rmmod unregisters the handler: an XGMAC probe then fails ENOENT if modprobe cannot find it", () => {
     const w = boot();
     w.kernel.modprobe(vfioPlatformCalxedaxgmacModule);
-    assign(w.p, XGMAC);
-    expect(driverOf(w.p, XGMAC)).toBe("vfio-platform");
-    w.p.writeFile(`/sys/bus/platform/devices/${XGMAC.name}/driver/unbind`, XGMAC.name);
+    assign(w.p, DEV.XGMAC);
+    expect(driverOf(w.p, DEV.XGMAC)).toBe("vfio-platform");
+    w.p.writeFile(`/sys/bus/platform/devices/${DEV.XGMAC.name}/driver/unbind`, DEV.XGMAC.name);
     w.kernel.rmmod(VFIO_PLATFORM_CALXEDAXGMAC);
     w.kernel.printk.clear();
-    w.p.writeFile("/sys/bus/platform/drivers_probe", XGMAC.name);
-    expect(driverOf(w.p, XGMAC)).toBe(null);
-    expect(dmesg(w)).toEqual([
+    w.p.writeFile("/sys/bus/platform/drivers_probe", DEV.XGMAC.name);
+    expect(driverOf(w.p, DEV.XGMAC)).toBe(null);
+    expect(dmesgText(w.kernel)).toEqual([
       "vfio-platform c010000.ethernet: VFIO: No reset function found for device c010000.ethernet",
       "vfio-platform c010000.ethernet: probe with driver vfio-platform failed with error -2",
     ]);
@@ -184,27 +182,27 @@ describe("vfio_platform_calxedaxgmac", () => {
 describe("vfio_platform_dmatest (model only)", () => {
   test("loaded by vfio-reset:vfio-lab,dma-test; the reset stops the engine and acknowledges it", () => {
     const w = boot({ install: [vfioPlatformDmatestModule] });
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     expect(w.kernel.modules.isLoaded(VFIO_PLATFORM_DMATEST)).toBe(true);
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     const bus = w.soc.bus;
     // A zero-length fill with IRQ_EN: completes at once (after the setup time) with DONE.
-    bus.write(DMA_TEST.base + 0x18, 4, 0);
+    bus.write(DEV.DMA_TEST0.base + 0x18, 4, 0);
     bus.write(
-      DMA_TEST.base + DMA_TEST_CTRL_REG,
+      DEV.DMA_TEST0.base + DMA_TEST_CTRL_REG,
       4,
       DMA_TEST_CTRL.START |
         DMA_TEST_CTRL.IRQ_EN |
         (DMA_TEST_CTRL.MODE_FILL << DMA_TEST_CTRL.MODE_SHIFT),
     );
     w.soc.clock.runUntilIdle();
-    expect(bus.read(DMA_TEST.base + DMA_TEST_STATUS_REG, 4) & DMA_TEST_STATUS.DONE).toBe(
+    expect(bus.read(DEV.DMA_TEST0.base + DMA_TEST_STATUS_REG, 4) & DMA_TEST_STATUS.DONE).toBe(
       DMA_TEST_STATUS.DONE,
     );
     o.device.reset();
-    expect(bus.read(DMA_TEST.base + DMA_TEST_CTRL_REG, 4)).toBe(0);
-    expect(bus.read(DMA_TEST.base + DMA_TEST_STATUS_REG, 4)).toBe(0);
-    closeAll(o);
+    expect(bus.read(DEV.DMA_TEST0.base + DMA_TEST_CTRL_REG, 4)).toBe(0);
+    expect(bus.read(DEV.DMA_TEST0.base + DMA_TEST_STATUS_REG, 4)).toBe(0);
+    o.close();
   });
 
   test("VFIO_PLATFORM_RESET_ALIASES names each reset module by the alias probe asks for", () => {
@@ -237,12 +235,12 @@ describe("the reset registry", () => {
     const w = boot();
     w.kernel.modprobe(vfioPlatformDmatestModule);
     w.kernel.modprobe(rivalModule(calls));
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     expect(refcnt(w, "rival_reset")).toBe("1\n");
     expect(refcnt(w, VFIO_PLATFORM_DMATEST)).toBe("0\n");
-    const o = openDevice(w.p, DMA_TEST);
+    const o = openDevice(w.p, DEV.DMA_TEST0);
     expect(calls).toEqual(["c030000.dma-test"]);
-    closeAll(o);
+    o.close();
   });
 
   test("unregistering removes only the node with that compatible and function", () => {
@@ -251,9 +249,9 @@ describe("the reset registry", () => {
     w.kernel.modprobe(vfioPlatformDmatestModule);
     w.kernel.modprobe(rivalModule(calls));
     w.kernel.rmmod("rival_reset");
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     expect(refcnt(w, VFIO_PLATFORM_DMATEST)).toBe("1\n");
-    closeAll(openDevice(w.p, DMA_TEST));
+    openDevice(w.p, DEV.DMA_TEST0).close();
     expect(calls).toEqual([]);
   });
 
@@ -261,22 +259,22 @@ describe("the reset registry", () => {
     const w = boot();
     w.kernel.modprobe(vfioPlatformDmatestModule);
     const rec = w.kernel.trace.record();
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     rec.stop();
     const requests = rec.records.filter((r) => r.type === "module");
     expect(requests).toEqual([]);
-    expect(vdevOf(w, DMA_TEST).resetModule?.name).toBe(VFIO_PLATFORM_DMATEST);
+    expect(vdevOf(w, DEV.DMA_TEST0).resetModule?.name).toBe(VFIO_PLATFORM_DMATEST);
   });
 
   test("without a handler, probe asks modprobe for vfio-reset:<compat> once and then gives up", () => {
     const w = boot();
     const rec = w.kernel.trace.record();
-    assign(w.p, DMA_TEST);
+    assign(w.p, DEV.DMA_TEST0);
     rec.stop();
     const requests = rec.records.flatMap((r) =>
       r.type === "module" && "action" in r ? [`${String(r.action)} ${String(r.name)}`] : [],
     );
     expect(requests).toEqual(["request vfio-reset:vfio-lab,dma-test"]);
-    expect(driverOf(w.p, DMA_TEST)).toBe(null);
+    expect(driverOf(w.p, DEV.DMA_TEST0)).toBe(null);
   });
 });

@@ -22,12 +22,8 @@
 import { XGMAC_REGISTERS, xgmacBits } from "@vfio-lab/hw-soc";
 import { defineModule, type Kernel, type KernelModule } from "@vfio-lab/kernel";
 import { devErrOnce, vfioPlatformBaseModule } from "../vfio-platform-base.js";
-import {
-  vfioPlatformRegionIoremap,
-  vfioPlatformRegisterReset,
-  vfioPlatformUnregisterReset,
-} from "../vfio-platform-common.js";
-import type { VfioPlatformDevice, VfioPlatformResetNode } from "../vfio-platform-private.js";
+import { moduleVfioResetHandler, vfioPlatformRegionIoremap } from "../vfio-platform-common.js";
+import type { VfioPlatformDevice } from "../vfio-platform-private.js";
 
 /** The module name, as lsmod shows it (the .ko is vfio-platform-calxedaxgmac.ko). */
 export const VFIO_PLATFORM_CALXEDAXGMAC = "vfio_platform_calxedaxgmac";
@@ -73,23 +69,15 @@ function xgmacMacDisable(io: { readl(off: number): number; writel(off: number, v
   io.writel(XGMAC_CONTROL, value >>> 0);
 }
 
-const owner = { name: VFIO_PLATFORM_CALXEDAXGMAC };
-
-/** The `reset_list` node (`vfio_platform_calxedaxgmac_reset_node`). */
-const node: VfioPlatformResetNode = {
-  compat: CALXEDA_XGMAC_COMPAT,
-  owner,
-  ofReset: vfioPlatformCalxedaxgmacReset,
-};
-
 /** The `vfio_platform_calxedaxgmac` module (module_vfio_reset_handler()). */
 export const vfioPlatformCalxedaxgmacModule: KernelModule<Kernel, readonly []> = defineModule({
   name: VFIO_PLATFORM_CALXEDAXGMAC,
   params: [],
   dependencies: [vfioPlatformBaseModule],
-  aliases: [`vfio-reset:${CALXEDA_XGMAC_COMPAT}`],
   version: "0.1",
-  init: (kernel) => vfioPlatformRegisterReset(kernel, node),
-  exit: (kernel) =>
-    vfioPlatformUnregisterReset(kernel, CALXEDA_XGMAC_COMPAT, vfioPlatformCalxedaxgmacReset),
+  ...moduleVfioResetHandler(
+    VFIO_PLATFORM_CALXEDAXGMAC,
+    CALXEDA_XGMAC_COMPAT,
+    vfioPlatformCalxedaxgmacReset,
+  ),
 });

@@ -22,12 +22,8 @@
 import { DMA_TEST_REGISTERS, DMA_TEST_STATUS } from "@vfio-lab/hw-soc";
 import { defineModule, type Kernel, type KernelModule } from "@vfio-lab/kernel";
 import { vfioPlatformBaseModule } from "../vfio-platform-base.js";
-import {
-  vfioPlatformRegionIoremap,
-  vfioPlatformRegisterReset,
-  vfioPlatformUnregisterReset,
-} from "../vfio-platform-common.js";
-import type { VfioPlatformDevice, VfioPlatformResetNode } from "../vfio-platform-private.js";
+import { moduleVfioResetHandler, vfioPlatformRegionIoremap } from "../vfio-platform-common.js";
+import type { VfioPlatformDevice } from "../vfio-platform-private.js";
 import {
   CALXEDA_XGMAC_COMPAT,
   vfioPlatformCalxedaxgmacModule,
@@ -56,23 +52,13 @@ export function vfioPlatformDmatestReset(vdev: VfioPlatformDevice): void {
   io.writel(STATUS, DMA_TEST_STATUS.DONE | DMA_TEST_STATUS.ERROR);
 }
 
-const owner = { name: VFIO_PLATFORM_DMATEST };
-
-const node: VfioPlatformResetNode = {
-  compat: DMA_TEST_COMPAT,
-  owner,
-  ofReset: vfioPlatformDmatestReset,
-};
-
 /** The model-only `vfio_platform_dmatest` module (not in Linux). */
 export const vfioPlatformDmatestModule: KernelModule<Kernel, readonly []> = defineModule({
   name: VFIO_PLATFORM_DMATEST,
   params: [],
   dependencies: [vfioPlatformBaseModule],
-  aliases: [`vfio-reset:${DMA_TEST_COMPAT}`],
   version: "0.1",
-  init: (kernel) => vfioPlatformRegisterReset(kernel, node),
-  exit: (kernel) => vfioPlatformUnregisterReset(kernel, DMA_TEST_COMPAT, vfioPlatformDmatestReset),
+  ...moduleVfioResetHandler(VFIO_PLATFORM_DMATEST, DMA_TEST_COMPAT, vfioPlatformDmatestReset),
 });
 
 /** The reset modules by the alias vfio_platform_get_reset() asks modprobe for. */

@@ -9,18 +9,19 @@
  * device and both SET_IOMMU and BIND_IOMMUFD refuse with EPERM otherwise (design §1.9). A
  * scenario that wants the refusal boots with `unsafeInterrupts: false`.
  *
- * Modules are KernelModule objects (this package's, UIO's, vfio-core's test driver, …), optionally
+ * Modules are KernelModule objects (this package's, UIO's, …), optionally
  * with their arguments. `install` only registers them with the module loader, as `make
  * modules_install` puts a `.ko` and its aliases on disk: request_module()/modprobe by name finds
  * them, nothing runs until then.
  *
- * Caveat: `admin` and `vmm` are both root with every capability unless a scenario spawns its
- * own process (CAP_SYS_RAWIO matters for no-IOMMU mode).
+ * Caveat: `admin` and `vmm` are both root with every capability unless `vmmCaps` says otherwise
+ * or a scenario spawns its own process (CAP_SYS_RAWIO matters for no-IOMMU mode).
  */
 
 import { PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
 import { iommufdModule } from "@vfio-lab/iommufd";
 import {
+  type CapabilityName,
   Kernel,
   type KernelConfigInput,
   type KernelModule,
@@ -69,6 +70,8 @@ export const DEV = {
   PL031: { bus: "amba", name: "9010000.pl031", base: 0x0901_0000 },
   /** PL061 GPIO: AMBA, no IOMMU. */
   PL061: { bus: "amba", name: "9030000.pl061", base: 0x0903_0000 },
+  /** The first virtio-mmio transport: platform, no IOMMU, no driver, an edge IRQ, 0x200 bytes. */
+  VIRTIO0: { bus: "platform", name: "a000000.virtio_mmio", base: 0x0a00_0000 },
 } as const satisfies Record<string, LabDevice>;
 
 /** The same device as a platform device (after boards.primeCellAsPlatform()). */
@@ -112,6 +115,8 @@ export interface LabOptions {
   readonly modules?: readonly LabModule[];
   /** Register the grouping IOMMU after boot (the boards.sharedGroup() board needs it). */
   readonly groupingIommu?: boolean;
+  /** The capabilities of `vmm` (default: every one; `[]` for a VMM without CAP_SYS_RAWIO). */
+  readonly vmmCaps?: readonly CapabilityName[];
 }
 
 export interface Lab {
@@ -149,7 +154,7 @@ export function bootLab(opts: LabOptions = {}): Lab {
     soc,
     kernel,
     admin: kernel.spawn({ comm: "setup" }),
-    vmm: kernel.spawn({ comm: "vmm" }),
+    vmm: kernel.spawn({ comm: "vmm", ...(opts.vmmCaps ? { caps: opts.vmmCaps } : {}) }),
   };
 }
 

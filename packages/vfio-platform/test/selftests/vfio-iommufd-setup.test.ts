@@ -1,7 +1,7 @@
 /**
  * tools/testing/selftests/vfio/vfio_iommufd_setup_test.c: FIXTURE(vfio_cdev) — the device's
- * cdev (`/dev/vfio/devices/vfioN` of c030000.dma-test, found through sysfs as
- * vfio_pci_get_cdev_path() finds it) and a /dev/iommu, with the raw ioctls of the selftest.
+ * cdev (`/dev/vfio/devices/vfioN` of c030000.dma-test on vfio-platform, found through sysfs
+ * as vfio_pci_get_cdev_path() finds it) and a /dev/iommu, with the raw ioctls of the selftest.
  *
  * Ported, all of them: bind, get_info_without_bind_fails, bind_bad_iommufd_fails,
  * repeated_bind_fails, attach_detatch_pt (sic, as the selftest spells it),

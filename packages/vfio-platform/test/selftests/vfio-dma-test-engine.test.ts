@@ -1,10 +1,10 @@
 /**
  * DMA end to end, across the five IOMMU modes: what vfio_pci_driver_test.c does with a real
  * DMA engine (memcpy_success, memcpy_from_unmapped_iova, the completion interrupt), done by the
- * board's DMA test engine (c030000.dma-test, behind the SMMU) that user space drives entirely
- * through VFIO — registers through the mmap'd region 0 and pread/pwrite, the completion through
- * an eventfd set with SET_IRQS TRIGGER, acknowledged by UNMASK (the line is level-triggered,
- * so the driver automasks it).
+ * board's DMA test engine (c030000.dma-test, behind the SMMU, on vfio-platform) that user
+ * space drives entirely through VFIO — registers through the mmap'd region 0 and pread/pwrite,
+ * the completion through an eventfd set with SET_IRQS TRIGGER, acknowledged by UNMASK (the line
+ * is level-triggered, so vfio_platform_irq.c automasks it).
  *
  * Ported from vfio_pci_driver_test.c (no PCI needed with this engine):
  * - memcpy_success: a copy between two buffers mapped at IOVAs lands byte for byte, and its
@@ -29,8 +29,9 @@ import {
   VFIO_IRQ_INFO_EVENTFD,
   VFIO_IRQ_INFO_MASKABLE,
 } from "@vfio-lab/kernel/uapi";
+import type { VfioDevice } from "@vfio-lab/vfio-core";
 import { describe, expect, test } from "vitest";
-import type { VfioDevice } from "../src/user/index.js";
+import { DMA_TEST_REG } from "../../src/testing/index.js";
 import {
   type DmaRegion,
   IovaAllocator,
@@ -46,17 +47,7 @@ import {
 } from "./fixture.js";
 
 /** The engine's registers (hw-soc devices/dma-test.ts, the datasheet). */
-const REG = {
-  SRC_LO: 0x08,
-  SRC_HI: 0x0c,
-  DST_LO: 0x10,
-  DST_HI: 0x14,
-  LEN: 0x18,
-  CTRL: 0x1c,
-  STATUS: 0x20,
-  ERR_ADDR_LO: 0x28,
-  ERR_ADDR_HI: 0x2c,
-} as const;
+const REG = DMA_TEST_REG;
 
 /** Long enough for any transfer of these tests (setup + 1 ns per byte). */
 const WAIT_NS = 10_000_000;

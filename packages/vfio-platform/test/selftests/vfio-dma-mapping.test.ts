@@ -1,7 +1,7 @@
 /**
  * tools/testing/selftests/vfio/vfio_dma_mapping_test.c, across the five IOMMU modes of
- * lib/iommu.c, with the board's DMA test engine (c030000.dma-test, behind the SMMU) in place
- * of the PCI device.
+ * lib/iommu.c, with the board's DMA test engine (c030000.dma-test, behind the SMMU) on
+ * vfio-platform in place of the PCI device on vfio-pci.
  *
  * Ported:
  * - vfio_dma_mapping_test.dma_map_unmap, variant `anonymous`: map one page at an IOVA from the

@@ -1,8 +1,8 @@
 /**
  * The fixture of the cross-mode suites: tools/testing/selftests/vfio/lib (iommu.c,
- * vfio_pci_device.c, iova_allocator.c) with the board's DMA test engine in place of a PCI
- * device. One kernel is booted per test, in the build the IOMMU mode needs, and the device is
- * opened exactly as `vfio_pci_device_init()` opens it:
+ * vfio_pci_device.c, iova_allocator.c) with the board's DMA test engine on vfio-platform in
+ * place of a PCI device on vfio-pci. One kernel is booted per test, in the build the IOMMU mode
+ * needs, and the device is opened exactly as `vfio_pci_device_init()` opens it:
  *
  * | mode                     | kernel                             | container      | device path |
  * |--------------------------|------------------------------------|----------------|-------------|
@@ -19,35 +19,41 @@
  * entry in sysfs, open, BIND_IOMMUFD, ATTACH_IOMMUFD_PT to the IOAS. Then GET_INFO, as
  * vfio_pci_device_setup() starts.
  *
+ * The bus drivers are Linux's: vfio_platform (with `reset_required`, Y unless a suite says
+ * otherwise) and vfio_amba are loaded, and the model-only reset module vfio_platform_dmatest is
+ * installed, so the DMA test engines bind with a reset as an XGMAC does with its module. The
+ * selftests' setup.sh step is the administrator's driver_override write (`assignToDriver()` of
+ * the VMM fixture): a platform device goes to `vfio-platform`, a PrimeCell to `vfio-amba`.
+ *
  * No device of the board has isolated MSIs, so the command line allows unsafe interrupts for
  * both iommufd and type1 (EPERM otherwise, as on such a machine).
  */
 
-import { boards, PAGE_SIZE, Soc } from "@vfio-lab/hw-soc";
-import { IommuFd, iommufdModule } from "@vfio-lab/iommufd";
-import {
-  type IommuDomain,
-  Kernel,
-  type KernelConfigInput,
-  MAP_ANONYMOUS,
-  MAP_PRIVATE,
-  PROT_READ,
-  PROT_WRITE,
-  type Process,
-} from "@vfio-lab/kernel";
+import type { Soc } from "@vfio-lab/hw-soc";
+import { IommuFd } from "@vfio-lab/iommufd";
+import type { IommuDomain, Kernel, KernelConfigInput, Process } from "@vfio-lab/kernel";
 import { VFIO_API_VERSION, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU } from "@vfio-lab/kernel/uapi";
+import { VfioContainer, VfioDevice, type VfioDeviceInfo, VfioGroup } from "@vfio-lab/vfio-core";
 import { expect } from "vitest";
-import { VfioContainer, VfioDevice, type VfioDeviceInfo, VfioGroup } from "../src/user/index.js";
-import { vfioIommuType1Module, vfioModule } from "../src/vfio-modules.js";
-import { driverOverride } from "./core-fixture.js";
 import {
-  testDeviceOf,
-  VFIO_LAB_TEST,
-  type VfioLabTestDevice,
-  vfioLabTestModule,
-} from "./test-bus-driver.js";
+  cdevPath,
+  mmapAnon,
+  sysfsIommuGroupGet,
+  userPhys,
+} from "../../../vfio-core/test/core-fixture.js";
+import {
+  VFIO_AMBA,
+  VFIO_PLATFORM,
+  type VfioPlatformDevice,
+  vfioPlatformDeviceOf,
+} from "../../src/index.js";
+import { assignToDriver, bootLab, PAGE_SIZE } from "../../src/testing/index.js";
 
-export { PAGE_SIZE };
+/**
+ * lib/sysfs.c's sysfs_iommu_group_get(), vfio_pci_device.c's vfio_pci_get_cdev_path(), the
+ * selftests' anonymous `mmap()` and the frame behind a user page: vfio-core's test helpers.
+ */
+export { cdevPath, mmapAnon, PAGE_SIZE, sysfsIommuGroupGet, userPhys };
 
 /** lib/include/libvfio/iommu.h: `struct iommu_mode`. */
 export interface IommuMode {
@@ -84,44 +90,44 @@ export const PL061 = { bus: "amba", name: "9030000.pl061", base: 0x0903_0000 } a
 
 export type BoardDevice = typeof DMA_TEST | typeof DMA_TEST_NOIOMMU | typeof PL061;
 
-export const UNSAFE_INTERRUPTS =
-  "iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1";
-
 export interface BootOptions {
   /** Kernel command line after the unsafe-interrupt switches. */
   readonly cmdline?: string;
   readonly config?: KernelConfigInput;
-  /** Load vfio_lab_test with `emulated_iommu=1`. */
-  readonly emulated?: boolean;
-  /** Devices to hand to vfio-lab-test (default: the DMA engine behind the SMMU). */
+  /** `vfio_platform.reset_required` (default: the module's, Y). */
+  readonly resetRequired?: boolean;
+  /** Devices to assign (default: the DMA engine behind the SMMU). */
   readonly bind?: readonly BoardDevice[];
 }
 
 export interface Booted {
   readonly soc: Soc;
   readonly kernel: Kernel;
+  /** The setup script (sysfs writes). */
+  readonly admin: Process;
   /** The VMM. */
   readonly p: Process;
 }
 
 /**
  * Boots the board with iommufd and vfio loaded (type1 too when the build has a container),
- * vfio_lab_test registered, and the devices bound to it as the selftests' setup.sh binds them.
+ * vfio_platform and vfio_amba loaded, the dma-test reset module installed, and the devices
+ * assigned as the selftests' setup.sh assigns them.
  */
 export function boot(opts: BootOptions = {}): Booted {
-  const soc = Soc.fromDeviceTree(boards.virtLab({ ramSize: 0x4000_0000 }));
-  const cmdline = [UNSAFE_INTERRUPTS, opts.cmdline ?? ""].filter((s) => s !== "").join(" ");
-  const kernel = Kernel.boot(soc, { cmdline, config: opts.config ?? {} });
-  kernel.modprobe(iommufdModule);
-  kernel.modprobe(vfioModule);
-  // modprobe vfio pulls the backend in by its soft dependency; load it here if that is not wired.
-  if (kernel.config.CONFIG_VFIO_CONTAINER && !kernel.modules.isLoaded("vfio_iommu_type1")) {
-    kernel.modprobe(vfioIommuType1Module);
-  }
-  kernel.modprobe(vfioLabTestModule, { emulated_iommu: opts.emulated ?? false });
-  const p = kernel.spawn({ comm: "vmm" });
-  for (const d of opts.bind ?? [DMA_TEST]) bindToTestDriver(p, d);
-  return { soc, kernel, p };
+  const lab = bootLab({
+    ...(opts.cmdline === undefined ? {} : { cmdline: opts.cmdline }),
+    config: opts.config ?? {},
+    install: ["vfio_platform_dmatest"],
+    modules: [
+      opts.resetRequired === undefined
+        ? "vfio_platform"
+        : ["vfio_platform", { reset_required: opts.resetRequired }],
+      "vfio_amba",
+    ],
+  });
+  for (const d of opts.bind ?? [DMA_TEST]) assign(lab.admin, d);
+  return { soc: lab.soc, kernel: lab.kernel, admin: lab.admin, p: lab.vmm };
 }
 
 /** The kernel build of a mode (ARCHITECTURE.md: Kconfig choices are boot options). */
@@ -129,24 +135,14 @@ export function configOf(mode: IommuMode): KernelConfigInput {
   return mode.containerPath === "/dev/iommu" ? { CONFIG_VFIO_CONTAINER: false } : {};
 }
 
+/** The VFIO bus driver of a board device: vfio-amba for a PrimeCell, vfio-platform otherwise. */
+export function vfioDriverOf(d: BoardDevice): string {
+  return d.bus === "amba" ? VFIO_AMBA : VFIO_PLATFORM;
+}
+
 /** setup.sh: driver_override, unbind from the current driver, drivers_probe. */
-export function bindToTestDriver(p: Process, d: BoardDevice): void {
-  driverOverride(p, d, VFIO_LAB_TEST);
-}
-
-/** lib/sysfs.c: sysfs_iommu_group_get() — the group number from the `iommu_group` link. */
-export function sysfsIommuGroupGet(p: Process, d: BoardDevice): number {
-  const link = p.readlink(`/sys/bus/${d.bus}/devices/${d.name}/iommu_group`);
-  return Number(link.slice(link.lastIndexOf("/") + 1));
-}
-
-/** vfio_pci_device.c: vfio_pci_get_cdev_path() — `/dev/vfio/devices/<vfio-dev entry>`. */
-export function cdevPath(p: Process, d: BoardDevice, prefix = "vfio"): string {
-  const entry = p
-    .readdir(`/sys/bus/${d.bus}/devices/${d.name}/vfio-dev`)
-    .find((e) => e.startsWith(prefix));
-  if (!entry) throw new Error(`Failed to find vfio cdev file of ${d.name}`);
-  return `/dev/vfio/devices/${entry}`;
+export function assign(p: Process, d: BoardDevice): void {
+  assignToDriver(p, d, vfioDriverOf(d));
 }
 
 /** lib/include/libvfio/iommu.h: `struct iommu` — the container or iommufd of a test. */
@@ -281,14 +277,9 @@ export class IovaAllocator {
   }
 }
 
-/** Anonymous private read/write memory: the selftests' `mmap(NULL, size, …)`. */
-export function mmapAnon(p: Process, size: number, extraFlags = 0): number {
-  return p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extraFlags, -1, 0);
-}
-
-/** The kernel's VFIO device behind the test device (for what user space cannot see). */
-export function vdevOf(kernel: Kernel, d: BoardDevice): VfioLabTestDevice {
-  return testDeviceOf(kernel, d.bus, d.name);
+/** The kernel's VFIO device behind a board device (for what user space cannot see). */
+export function vdevOf(kernel: Kernel, d: BoardDevice): VfioPlatformDevice {
+  return vfioPlatformDeviceOf(kernel, d.bus, d.name);
 }
 
 /** The IOMMU domain the device's group is attached to now (what the SMMU walks). */
@@ -297,13 +288,6 @@ export function domainOf(kernel: Kernel, d: BoardDevice): IommuDomain {
   const group = dev ? kernel.iommu.deviceGroup(dev) : null;
   if (!group?.domain) throw new Error(`${d.name} has no domain`);
   return group.domain;
-}
-
-/** The physical address behind a user address of `p` (the page must be present). */
-export function userPhys(p: Process, va: number): number {
-  const pfn = p.mm.translate(va);
-  if (pfn < 0) throw new Error(`0x${va.toString(16)} is not present`);
-  return pfn * PAGE_SIZE + (va % PAGE_SIZE);
 }
 
 /** The world of one cross-mode test: a booted kernel and the device opened in `mode`. */

@@ -23,9 +23,10 @@
  * Added (the rest of §9.1 that a test can see): CAP_SYS_RAWIO to open (EPERM), the taint and
  * its dmesg line, and the cdev's absence when the parameter is off.
  *
- * Devices: the PL061 (9030000.pl061, AMBA, no reset) the brief names, and the DMA engine the
- * SMMU refuses (c031000.dma-test, platform, with a reset) — the selftest's device_reset and
- * device_lifecycle expect success, which only a device with a reset can give.
+ * Devices: the PL061 (9030000.pl061, AMBA, no reset) on vfio-amba, as the oracle probe
+ * vfio-noiommu.c binds it, and the DMA engine the SMMU refuses (c031000.dma-test, platform, on
+ * vfio-platform with the model-only vfio_platform_dmatest reset) — the selftest's device_reset
+ * and device_lifecycle expect success, which only a device with a reset can give.
  */
 
 import { IommuFd } from "@vfio-lab/iommufd";
@@ -38,8 +39,9 @@ import {
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
 } from "@vfio-lab/kernel/uapi";
+import { VfioDevice } from "@vfio-lab/vfio-core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { VfioDevice } from "../src/user/index.js";
+import { VFIO_AMBA } from "../../src/index.js";
 import {
   type Booted,
   boot,
@@ -173,7 +175,7 @@ describe.each(DEVICES)("vfio_iommufd_noiommu ($board.name)", ({ board, flags, ha
 
   test("device_reset", () => {
     device.bindIommufd(iommufd);
-    // A device without a reset function answers as vfio-platform does: EINVAL, and a warning.
+    // A device without a reset function: vfio_platform_call_reset()'s EINVAL, and a warning.
     if (hasReset) device.reset();
     else {
       expect(() => device.reset()).toThrowErrno("EINVAL");
@@ -237,12 +239,12 @@ describe("no-IOMMU cdev with the parameter off", () => {
   test("probe fails with EINVAL: no IOMMU group, no cdev", () => {
     const b = boot({ bind: [] });
     const dir = `/sys/bus/${PL061.bus}/devices/${PL061.name}`;
-    b.p.writeFile(`${dir}/driver_override`, "vfio-lab-test");
+    b.p.writeFile(`${dir}/driver_override`, VFIO_AMBA);
     b.p.writeFile(`${dir}/driver/unbind`, PL061.name);
     b.p.writeFile(`/sys/bus/${PL061.bus}/drivers_probe`, PL061.name);
     expect(() => b.p.readlink(`${dir}/driver`)).toThrowErrno("ENOENT");
     expect(b.kernel.dmesg().join("\n")).toContain(
-      "vfio-lab-test 9030000.pl061: probe with driver vfio-lab-test failed with error -22",
+      "vfio-amba 9030000.pl061: probe with driver vfio-amba failed with error -22",
     );
     expect(b.kernel.taint.test(TAINT_USER)).toBe(false);
   });
