@@ -54,7 +54,7 @@ import {
   vfio_device_detach_iommufd_pt,
 } from "@vfio-lab/kernel/uapi";
 import { vfioDeviceBlockGroup, vfioDeviceUnblockGroup } from "./group.js";
-import type { VfioCoreDevice, VfioDeviceFile, VfioDeviceOps } from "./vfio.js";
+import type { VfioCoreDevice, VfioDeviceFile } from "./vfio.js";
 import {
   type Vfio,
   vfioAllocateDeviceFile,
@@ -68,10 +68,6 @@ import {
 
 /** `device->cdev` of each registered device that has one. */
 const cdevs = new WeakMap<VfioCoreDevice, Cdev>();
-
-function opsOf(device: VfioCoreDevice): VfioDeviceOps<VfioCoreDevice> {
-  return device.ops as VfioDeviceOps<VfioCoreDevice>;
-}
 
 /** device_cdev.c: vfio_cdev_init() — the vfio-dev char-device region, one minor per index. */
 export function vfioCdevInit(vfio: Vfio): void {
@@ -170,7 +166,7 @@ function vfioDfCheckToken(
   flags: number,
   tokenUuidPtr: bigint,
 ): void {
-  const match = opsOf(device).matchTokenUuid;
+  const match = device.coreOps.matchTokenUuid;
   if (!match) {
     if (flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
       throw new SysError("EINVAL", "vfio_df_check_token", `${device.name} takes no token`);
@@ -178,13 +174,13 @@ function vfioDfCheckToken(
     return;
   }
   if (!(flags & VFIO_DEVICE_BIND_FLAG_TOKEN)) {
-    match.call(opsOf(device), device, null);
+    match.call(device.coreOps, device, null);
     return;
   }
   // A pointer past what a number can hold cannot be mapped: EFAULT, as copy_from_user() says.
   const va = tokenUuidPtr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(tokenUuidPtr) : -1;
   const uuid = copyFromUser(current.mm, va, 16, "vfio_df_check_token");
-  match.call(opsOf(device), device, uuid);
+  match.call(device.coreOps, device, uuid);
 }
 
 /** offsetofend(struct vfio_device_bind_iommufd, out_devid) */
@@ -274,7 +270,7 @@ const ATTACH_PASID_XEND = vfio_device_attach_iommufd_pt.offsetofend("pasid");
 export function vfioDfIoctlAttachPt(df: VfioDeviceFile, current: Task, arg: number): number {
   const fn = "vfio_df_ioctl_attach_pt";
   const device = df.device;
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   const head = copyFromUser(current.mm, arg, ATTACH_MINSZ, fn);
   const attach = vfio_device_attach_iommufd_pt.decodePartial(head);
   if (attach.argsz < ATTACH_MINSZ) throw new SysError("EINVAL", fn, `argsz ${attach.argsz}`);
@@ -311,7 +307,7 @@ const DETACH_PASID_XEND = vfio_device_detach_iommufd_pt.offsetofend("pasid");
 export function vfioDfIoctlDetachPt(df: VfioDeviceFile, current: Task, arg: number): number {
   const fn = "vfio_df_ioctl_detach_pt";
   const device = df.device;
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   const head = copyFromUser(current.mm, arg, DETACH_MINSZ, fn);
   const detach = vfio_device_detach_iommufd_pt.decodePartial(head);
   if (detach.argsz < DETACH_MINSZ) throw new SysError("EINVAL", fn, `argsz ${detach.argsz}`);

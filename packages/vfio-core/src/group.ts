@@ -90,7 +90,6 @@ import {
   type VfioCoreDevice,
   VfioCoreGroup,
   type VfioDeviceFile,
-  type VfioDeviceOps,
   type VfioGroupType,
 } from "./vfio.js";
 import {
@@ -316,7 +315,7 @@ function vfioDeviceOpenFile(vfio: Vfio, device: VfioCoreDevice, current: Task): 
 function vfioDeviceGetFromName(group: VfioCoreGroup, name: string): VfioCoreDevice {
   const fn = "vfio_device_get_from_name";
   for (const it of group.devices) {
-    const ops = it.ops as VfioDeviceOps<VfioCoreDevice>;
+    const ops = it.coreOps;
     let ret: number;
     if (ops.match) {
       ret = ops.match(it, name);

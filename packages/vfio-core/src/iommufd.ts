@@ -41,15 +41,11 @@ import {
   iommufdVfioCompatIoasGetId,
 } from "@vfio-lab/iommufd";
 import { errno, IOMMU_NO_PASID, SysError } from "@vfio-lab/kernel";
-import type { VfioCoreDevice, VfioDeviceFile, VfioDeviceOps } from "./vfio.js";
+import type { VfioCoreDevice, VfioDeviceFile } from "./vfio.js";
 import { vfioDeviceIsNoiommu } from "./vfio-main.js";
 
 const IOMMUFD_C = "drivers/vfio/iommufd.c";
 const INT_MAX = 0x7fff_ffff;
-
-function opsOf(vdev: VfioCoreDevice): VfioDeviceOps<VfioCoreDevice> {
-  return vdev.ops as VfioDeviceOps<VfioCoreDevice>;
-}
 
 /** WARN_ON(cond) at `line` of iommufd.c; returns `cond`. */
 function warnOn(vdev: VfioCoreDevice, cond: boolean, line: number, fn: string): boolean {
@@ -75,7 +71,7 @@ export function vfioIommufdDeviceHasCompatIoas(_vdev: VfioCoreDevice, ictx: Iomm
 export function vfioDfIommufdBind(df: VfioDeviceFile): void {
   const vdev = df.device;
   if (df.group && vfioDeviceIsNoiommu(vdev)) return;
-  df.devid = opsOf(vdev).bindIommufd!(vdev, df.iommufd!);
+  df.devid = vdev.coreOps.bindIommufd!(vdev, df.iommufd!);
 }
 
 /**
@@ -86,14 +82,14 @@ export function vfioIommufdCompatAttachIoas(vdev: VfioCoreDevice, ictx: IommufdC
   if (vfioDeviceIsNoiommu(vdev)) return;
   const ioasId = iommufdVfioCompatIoasGetId(ictx);
   // The group path cannot tell user space which HWPT it got: the id is dropped.
-  opsOf(vdev).attachIoas!(vdev, ioasId);
+  vdev.coreOps.attachIoas!(vdev, ioasId);
 }
 
 /** iommufd.c: vfio_df_iommufd_unbind() */
 export function vfioDfIommufdUnbind(df: VfioDeviceFile): void {
   const vdev = df.device;
   if (df.group && vfioDeviceIsNoiommu(vdev)) return;
-  opsOf(vdev).unbindIommufd?.(vdev);
+  vdev.coreOps.unbindIommufd?.(vdev);
 }
 
 /** iommufd.c: vfio_iommufd_device_ictx() — the context a physical device is bound to. */
@@ -217,7 +213,7 @@ export function vfioIommufdPhysicalPasidDetachIoas(vdev: VfioCoreDevice, pasid: 
 const vfioUserOps: IommufdAccessOps<VfioCoreDevice> = {
   needsPinPages: true,
   unmap(vdev, iova, length) {
-    opsOf(vdev).dmaUnmap?.(vdev, iova, length);
+    vdev.coreOps.dmaUnmap?.(vdev, iova, length);
   },
 };
 

@@ -108,7 +108,6 @@ import { vfioRegisterIommuDriver, vfioUnregisterIommuDriver } from "./container.
 import {
   VFIO_EMULATED_IOMMU,
   type VfioCoreDevice,
-  type VfioDeviceOps,
   type VfioGroupType,
   type VfioIommuDriverOps,
 } from "./vfio.js";
@@ -968,7 +967,7 @@ function verifyBitmapSize(npages: bigint, bitmapSize: bigint, fn: string): void 
  */
 function vfioNotifyDmaUnmap(iommu: VfioIommu, dma: VfioDma): void {
   for (const device of [...iommu.deviceList]) {
-    (device.ops as VfioDeviceOps).dmaUnmap?.(device, dma.iova, dma.size);
+    device.coreOps.dmaUnmap?.(device, dma.iova, dma.size);
   }
 }
 
@@ -2246,13 +2245,13 @@ export class VfioIommuType1 {
 
   /** vfio_iommu_type1.c: vfio_iommu_type1_register_device() — only devices with dma_unmap. */
   registerDevice(iommu: VfioIommu, vdev: VfioCoreDevice): void {
-    if (!(vdev.ops as VfioDeviceOps).dmaUnmap) return;
+    if (!vdev.coreOps.dmaUnmap) return;
     iommu.deviceList.unshift(vdev);
   }
 
   /** vfio_iommu_type1.c: vfio_iommu_type1_unregister_device() */
   unregisterDevice(iommu: VfioIommu, vdev: VfioCoreDevice): void {
-    if (!(vdev.ops as VfioDeviceOps).dmaUnmap) return;
+    if (!vdev.coreOps.dmaUnmap) return;
     const i = iommu.deviceList.indexOf(vdev);
     if (i >= 0) iommu.deviceList.splice(i, 1);
   }

@@ -94,6 +94,7 @@ import {
   VFIO_DRIVER_VERSION,
   VFIO_EMULATED_IOMMU,
   VFIO_IOMMU,
+  VFIO_NO_IOMMU,
   type VfioCoreContainer,
   type VfioCoreDevice,
   type VfioCoreGroup,
@@ -240,7 +241,7 @@ export class Vfio {
       case VFIO_DEVICE_GET_REGION_INFO:
         return vfioGetRegionInfo(device, current, arg);
       default: {
-        const ops = device.ops as VfioDeviceOpsOf;
+        const ops = device.coreOps;
         if (!ops.ioctl) {
           throw new SysError("EINVAL", "vfio_device_fops_unl_ioctl", `${ops.name} has no ioctl`);
         }
@@ -258,7 +259,7 @@ export class Vfio {
     pos: { value: number },
   ): number {
     const df = file.privateData as VfioDeviceFile;
-    const ops = df.device.ops as VfioDeviceOpsOf;
+    const ops = df.device.coreOps;
     if (!df.accessGranted) throw new SysError("EINVAL", "vfio_device_fops_read", "not granted");
     if (!ops.read) throw new SysError("EINVAL", "vfio_device_fops_read", `${ops.name} has no read`);
     return ops.read(df.device, current, va, count, pos);
@@ -273,7 +274,7 @@ export class Vfio {
     pos: { value: number },
   ): number {
     const df = file.privateData as VfioDeviceFile;
-    const ops = df.device.ops as VfioDeviceOpsOf;
+    const ops = df.device.coreOps;
     if (!df.accessGranted) throw new SysError("EINVAL", "vfio_device_fops_write", "not granted");
     if (!ops.write) {
       throw new SysError("EINVAL", "vfio_device_fops_write", `${ops.name} has no write`);
@@ -288,18 +289,11 @@ export class Vfio {
     vma: Parameters<NonNullable<FileOperations["mmap"]>>[2],
   ): void {
     const df = file.privateData as VfioDeviceFile;
-    const ops = df.device.ops as VfioDeviceOpsOf;
+    const ops = df.device.coreOps;
     if (!df.accessGranted) throw new SysError("EINVAL", "vfio_device_fops_mmap", "not granted");
     if (!ops.mmap) throw new SysError("EINVAL", "vfio_device_fops_mmap", `${ops.name} has no mmap`);
     ops.mmap(df.device, current, vma);
   }
-}
-
-/** The ops of any device, with the device parameter widened for the core's own calls. */
-type VfioDeviceOpsOf = import("./vfio.js").VfioDeviceOps<VfioCoreDevice>;
-
-function opsOf(device: VfioCoreDevice): VfioDeviceOpsOf {
-  return device.ops as VfioDeviceOpsOf;
 }
 
 const vfioInstances = new WeakMap<Kernel, Vfio>();
@@ -369,7 +363,7 @@ export function vfioInitDevice<D extends VfioCoreDevice>(device: D): D {
   const vfio = vfioOf(device.kernel);
   device.index = vfio.deviceIda.alloc(0, MINORMASK, "vfio_init_device");
   try {
-    opsOf(device).init?.(device);
+    device.coreOps.init?.(device);
   } catch (e) {
     vfioReleaseDeviceSet(vfio, device);
     vfio.deviceIda.free(device.index);
@@ -383,7 +377,7 @@ export function vfioPutDevice(device: VfioCoreDevice): void {
   const vfio = vfioOf(device.kernel);
   vfioReleaseDeviceSet(vfio, device);
   vfio.deviceIda.free(device.index);
-  opsOf(device).release?.(device);
+  device.coreOps.release?.(device);
 }
 
 /** vfio_main.c: vfio_device_set_noiommu_and_name() */
@@ -401,7 +395,7 @@ function vfioDeviceSetNoiommuAndName(vfio: Vfio, device: VfioCoreDevice, type: V
 
 /** vfio.h: vfio_device_is_noiommu() */
 export function vfioDeviceIsNoiommu(device: VfioCoreDevice): boolean {
-  if (device.group && device.group.type === 2) return true;
+  if (device.group && device.group.type === VFIO_NO_IOMMU) return true;
   return device.kernel.config.CONFIG_IOMMUFD_NOIOMMU && device.noiommu;
 }
 
@@ -409,7 +403,7 @@ export function vfioDeviceIsNoiommu(device: VfioCoreDevice): boolean {
 function vfioRegisterDev(device: VfioCoreDevice, type: VfioGroupType): void {
   const vfio = vfioOf(device.kernel);
   const kernel = vfio.kernel;
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   if (!ops.bindIommufd || !ops.unbindIommufd || !ops.attachIoas || !ops.detachIoas) {
     kernel.irq.bug.warnOn({
       file: "drivers/vfio/vfio_main.c",
@@ -472,7 +466,7 @@ export function vfioUnregisterGroupDev(device: VfioCoreDevice): void {
   vfioDeviceDel(device);
   device.registered = false;
   vfioDevicePutRegistration(device);
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   for (let i = 0; !device.registrationDone; i++) {
     if (i === UNREGISTER_MAX_REQUESTS) {
       throw new WouldBlockForeverError(`vfio_unregister_group_dev(${device.name})`);
@@ -528,7 +522,7 @@ function vfioDfDeviceFirstOpen(df: VfioDeviceFile): void {
     if (df.iommufd) vfioDfIommufdBind(df);
     else vfioDeviceGroupUseIommu(device);
     try {
-      opsOf(device).openDevice?.(device);
+      device.coreOps.openDevice?.(device);
     } catch (e) {
       if (df.iommufd) vfioDfIommufdUnbind(df);
       else vfioDeviceGroupUnuseIommu(device);
@@ -543,7 +537,7 @@ function vfioDfDeviceFirstOpen(df: VfioDeviceFile): void {
 /** vfio_main.c: vfio_df_device_last_close() */
 function vfioDfDeviceLastClose(df: VfioDeviceFile): void {
   const device = df.device;
-  opsOf(device).closeDevice?.(device);
+  device.coreOps.closeDevice?.(device);
   if (df.iommufd) vfioDfIommufdUnbind(df);
   else vfioDeviceGroupUnuseIommu(device);
   const owner = driverModule(device);
@@ -587,11 +581,10 @@ export function vfioDfClose(df: VfioDeviceFile): void {
 
 /** vfio_main.c: vfio_device_from_file() — the device of a VFIO device fd, or null. */
 export function vfioDeviceFromFile(file: File): VfioCoreDevice | null {
-  const vfio = vfioInstances.get(
-    (file.privateData as VfioDeviceFile | undefined)?.device?.kernel as Kernel,
-  );
-  if (!vfio || file.fOp !== vfio.deviceFops) return null;
-  return (file.privateData as VfioDeviceFile).device;
+  const df = file.privateData;
+  if (!(df instanceof VfioDeviceFile)) return null;
+  const vfio = vfioInstances.get(df.device.kernel);
+  return vfio && file.fOp === vfio.deviceFops ? df.device : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,7 +625,7 @@ function vfioIoctlDeviceFeature(device: VfioCoreDevice, current: Task, arg: numb
   if (CORE_FEATURES.has(feature)) {
     throw new SysError("ENOTTY", fn, `feature ${feature} needs mig_ops/log_ops`);
   }
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   if (!ops.deviceFeature) throw new SysError("ENOTTY", fn, `${ops.name} has no features`);
   return ops.deviceFeature(device, current, flags, arg + FEATURE_MINSZ, argsz - FEATURE_MINSZ);
 }
@@ -675,7 +668,7 @@ const REGION_INFO_MINSZ = 32;
  */
 function vfioGetRegionInfo(device: VfioCoreDevice, current: Task, arg: number): number {
   const fn = "vfio_get_region_info";
-  const ops = opsOf(device);
+  const ops = device.coreOps;
   if (!ops.getRegionInfoCaps) throw new SysError("EINVAL", fn, `${ops.name} has no regions`);
   // minsz is the whole struct: every field starts as user space wrote it.
   const info: VfioRegionInfo = vfio_region_info.decode(
@@ -716,7 +709,7 @@ export function vfioPinPages(
 ): number[] {
   const fn = "vfio_pin_pages";
   if (npage <= 0 || !vfioAssertDeviceOpen(device)) throw new SysError("EINVAL", fn);
-  if (!opsOf(device).dmaUnmap) throw new SysError("EINVAL", fn, "driver has no dma_unmap");
+  if (!device.coreOps.dmaUnmap) throw new SysError("EINVAL", fn, "driver has no dma_unmap");
   if (vfioDeviceHasContainer(device)) return vfioContainerPinPages(device, iova, npage, prot);
   const access = device.iommufdAccess as IommufdAccess | null;
   if (access) {
@@ -733,7 +726,7 @@ export function vfioPinPages(
 /** vfio_main.c: vfio_unpin_pages() */
 export function vfioUnpinPages(device: VfioCoreDevice, iova: bigint, npage: number): void {
   if (!vfioAssertDeviceOpen(device)) return;
-  if (!opsOf(device).dmaUnmap) {
+  if (!device.coreOps.dmaUnmap) {
     device.kernel.irq.bug.warnOn({
       file: "drivers/vfio/vfio_main.c",
       line: 1766,

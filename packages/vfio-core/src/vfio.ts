@@ -143,6 +143,14 @@ export class VfioCoreDevice {
     readonly ops: VfioDeviceOps<never>,
   ) {}
 
+  /**
+   * The driver's operations as the core calls them. `ops` is typed for the driver's own device
+   * class (a subclass), which the core only ever hands back to it.
+   */
+  get coreOps(): VfioDeviceOps<VfioCoreDevice> {
+    return this.ops as VfioDeviceOps<VfioCoreDevice>;
+  }
+
   /** The bus driver bound to `dev` (its module is pinned while the device is open). */
   get driver(): DeviceDriver | null {
     return this.dev.driver;

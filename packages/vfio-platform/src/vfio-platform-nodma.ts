@@ -87,7 +87,7 @@ export function vfioPlatformSelectOps<D extends VfioCoreDevice>(
 
 /** The device was allocated with the emulated iommufd ops (RFC a or b). */
 export function vfioPlatformIsEmulated(vdev: VfioCoreDevice): boolean {
-  return (vdev.ops as VfioDeviceOps).bindIommufd === vfioIommufdEmulatedBind;
+  return vdev.coreOps.bindIommufd === vfioIommufdEmulatedBind;
 }
 
 /**
