@@ -281,10 +281,10 @@ describe("registration", () => {
     expect(listing(e.p, "/sys/class/uio")).toEqual([]);
     expect(() => e.p.stat("/dev/uio0")).toThrowErrno("ENOENT");
     expect(e.kernel.irq.irqInfo(e.irq)?.actions).toEqual([]);
-    expect(
-      e.p.readdir(`/sys/devices/platform/platform-bus@c000000/${ENGINE}`).includes("uio") &&
-        e.p.readdir(`/sys/devices/platform/platform-bus@c000000/${ENGINE}/uio`).includes("uio0"),
-    ).toBe(false);
+    // cleanup_glue_dir(): the parent's `uio` directory goes with its last uioN.
+    expect(listing(e.p, `/sys/devices/platform/platform-bus@c000000/${ENGINE}`)).not.toContain(
+      "uio",
+    );
   });
 
   test("unregistering an info that was never registered does nothing", () => {

@@ -38,11 +38,6 @@
  *   No driver of the model uses them: uio_pdrv_genirq makes PHYS maps only.
  * - Memory attributes (pgprot_noncached() for PHYS) are not modelled: every PFN mapping of
  *   the model reaches the bus directly.
- * - The uio chrdev's cdev owner reference is not taken separately from the fops owner's, so
- *   /sys/module/uio/refcnt grows by one per open file where Linux's grows by two (chrdev_open()
- *   takes cdev_get() and fops_get(); the model's chrdev takes only the latter).
- * - The class glue directory `<parent>/uio` stays, empty, after the parent's last uioN goes
- *   (the kernel package's DeviceClass; Linux's cleanup_glue_dir() removes it).
  * - A driver that requests an interrupt without a `handler` (a NULL call in Linux) has every
  *   interrupt counted.
  */

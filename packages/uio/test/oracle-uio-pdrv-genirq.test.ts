@@ -12,8 +12,6 @@
  *   `<virq>` on both sides (the hardware IRQ, trigger and name columns are compared);
  * - /sys/module/<m> has no `coresize`, `initsize`, `notes`, `sections`, `uevent` in the model
  *   (they describe a module image; module-sysfs.ts caveat);
- * - /sys/module/uio/refcnt: Linux takes two references per open /dev/uioN (chrdev_open(): the
- *   cdev owner and the fops owner), the model one (uio.ts caveat);
  * - `ls /dev` is reduced to the `uio*` nodes (the oracle's /dev has its consoles and ttys), and
  *   `ls /sys/class` to whether `uio` is in it (the model has few classes);
  * - the probe process has stdin, stdout and stderr open, so its first fd is 3: the replaying
@@ -338,21 +336,11 @@ describe("oracle uio-pdrv-genirq.c, replayed on the board", () => {
             .map((n) => `${n} `)
             .join("")}`
         : l;
-  // Linux's uio refcnt (two per open file) in the model's terms (one per open file).
-  const uioRefcnt: Record<string, string> = { "'3'": "'2'", "'5'": "'3'" };
-  let afterLoad = true;
   const { got, want } = compare(r, FILE, (l) => {
     let s = devOnlyUio(virq(l));
     s = s.replaceAll("251:", `${uioMajor}:`).replace("MAJOR=251", `MAJOR=${uioMajor}`);
     s = s.replace("/proc/devices: 251 uio", `/proc/devices: ${uioMajor} uio`);
     if (s.startsWith("INFO ls /sys/module/uio_pdrv_genirq:")) s = s.replace(MODULE_IMAGE_FILES, "");
-    if (s.startsWith("INFO /sys/module/uio/refcnt = ")) {
-      if (afterLoad) afterLoad = false;
-      else {
-        const v = s.slice("INFO /sys/module/uio/refcnt = ".length);
-        s = `INFO /sys/module/uio/refcnt = ${uioRefcnt[v] ?? v}`;
-      }
-    }
     return s;
   });
   const gotN = got.map((l) => devOnlyUio(virq(l)));

@@ -11,14 +11,22 @@
  *   module behind it is going away), then the driver's operations replace the inode's and their
  *   `open` runs.
  *
+ * An open file pins the cdev's owner twice, as in Linux: cdev_get() (the cdev owner) and
+ * fops_get() (the operations' owner); __fput() drops both (cdevPutFile(), then fops_put()).
+ * cdev_del() forgets the inodes that found the cdev (cdev_purge()), so a file still open then
+ * skips cdev_put() at its release and its cdev owner reference stays taken, as Linux's does.
+ * misc devices pin their driver once: the misc cdev is built in, and misc_open() replaces the
+ * operations (misc.ts).
+ *
  * Overlapping cdevs are allowed (kobj_map() does not check): the one with the smallest range
  * wins, the newest among equals.
  */
 
 import { SysError } from "../errno.js";
 import type { Task } from "../task.js";
-import type { File, FileOperations, Inode } from "./file.js";
+import { type File, type FileOperations, FMODE_PATH, type Inode } from "./file.js";
 import { fopsGet, type ModuleRefs, replaceFops } from "./fops.js";
+import { isChr } from "./inode.js";
 import { MAJOR, MINOR, MINORMASK, MKDEV } from "./kdev-t.js";
 import { noopLlseek } from "./read-write.js";
 
@@ -47,12 +55,19 @@ export class Cdev {
   count = 0;
   added = false;
 
+  /** `cdev->list`: the inodes whose `i_cdev` is this cdev (cdev_purge() clears them). */
+  readonly inodes = new Set<Inode>();
+
   constructor(
     readonly ops: FileOperations,
     /** The driver's object, which Linux reaches with container_of(inode->i_cdev, …). */
     readonly driverData: unknown = undefined,
   ) {}
 
+  /**
+   * `cdev->owner`: every driver of the model sets it to its fops' owner (`cdev.owner =
+   * THIS_MODULE` beside `.owner = THIS_MODULE`), as __register_chrdev() does.
+   */
   get owner(): FileOperations["owner"] {
     return this.ops.owner;
   }
@@ -248,6 +263,9 @@ export class CharDevices {
     const at = this.probes.indexOf(cdev);
     if (at >= 0) this.probes.splice(at, 1);
     cdev.added = false;
+    // cdev_purge(): the inodes forget the cdev.
+    for (const inode of cdev.inodes) this.iCdev.delete(inode);
+    cdev.inodes.clear();
   }
 
   /** drivers/base/map.c: kobj_lookup() — the cdev serving `dev`, if any. */
@@ -260,29 +278,63 @@ export class CharDevices {
     return this.iCdev.get(inode);
   }
 
+  /** fs/char_dev.c: cdev_get() — pins the cdev's owner; false if it is going away. */
+  private cdevGet(p: Cdev): boolean {
+    return p.owner === undefined || this.refs.tryModuleGet(p.owner);
+  }
+
+  /** fs/char_dev.c: cdev_put() */
+  private cdevPut(p: Cdev): void {
+    if (p.owner !== undefined) this.refs.modulePut(p.owner);
+  }
+
   /**
-   * fs/char_dev.c: chrdev_open() — finds the cdev (remembering it in the inode), pins its
-   * module (ENXIO if it is going away), installs its operations and runs their `open`.
+   * fs/char_dev.c: chrdev_open() — finds the cdev (remembering it in the inode) and pins its
+   * owner (cdev_get()), pins its operations' owner (fops_get()), ENXIO if either is going away;
+   * installs the operations and runs their `open`, whose failure drops the cdev pin.
    */
   private chrdevOpen(inode: Inode, file: File, current: Task): void {
     const fn = "chrdev_open";
     let p = this.iCdev.get(inode);
-    if (p === undefined || !p.added) {
-      p = this.lookup(inode.rdev);
-      if (p === undefined) {
+    if (p === undefined) {
+      // kobj_lookup(): the probe's exact_lock() is the cdev_get().
+      const found = this.lookup(inode.rdev);
+      if (found === undefined || !this.cdevGet(found)) {
         throw new SysError(
           "ENXIO",
           fn,
-          `no char device ${MAJOR(inode.rdev)}:${MINOR(inode.rdev)} registered`,
+          found === undefined
+            ? `no char device ${MAJOR(inode.rdev)}:${MINOR(inode.rdev)} registered`
+            : `module ${found.owner?.name} is going away`,
         );
       }
+      p = found;
       this.iCdev.set(inode, p);
-    }
-    if (!fopsGet(this.refs, p.ops)) {
+      p.inodes.add(inode);
+    } else if (!this.cdevGet(p)) {
       throw new SysError("ENXIO", fn, `module ${p.owner?.name} is going away`);
     }
+    if (!fopsGet(this.refs, p.ops)) {
+      this.cdevPut(p);
+      throw new SysError("ENXIO", fn, `module ${p.ops.owner?.name} is going away`);
+    }
     replaceFops(this.refs, file, p.ops);
-    p.ops.open?.(inode, file, current);
+    try {
+      p.ops.open?.(inode, file, current);
+    } catch (e) {
+      this.cdevPut(p);
+      throw e;
+    }
+  }
+
+  /**
+   * fs/file_table.c: __fput()'s cdev_put(inode->i_cdev) for a char special file not opened
+   * with O_PATH — nothing once cdev_del() has purged the inode.
+   */
+  cdevPutFile(file: File): void {
+    if (!isChr(file.inode) || file.mode & FMODE_PATH) return;
+    const p = this.iCdev.get(file.inode);
+    if (p !== undefined) this.cdevPut(p);
   }
 
   /** The "Character devices:" half of /proc/devices (fs/proc/devices.c, chrdev_show()). */

@@ -76,4 +76,26 @@ describe("class devices with a parent", () => {
     cls.deviceDestroy("vfio0");
     expect(() => p.stat(dir)).toThrowErrno("ENOENT");
   });
+
+  it("the parent's class glue directory goes with its last device (cleanup_glue_dir)", () => {
+    const { kernel, p } = boot();
+    const cls = new DeviceClass("vfio-dev", kernel.vfs.sysfs, kernel.vfs.devtmpfs);
+    cls.register();
+    const parent = "/sys/devices/platform/9030000.pl061";
+    cls.deviceCreate({ name: "vfio0", devt: 0, parentPath: parent });
+    cls.deviceCreate({ name: "vfio1", devt: 0, parentPath: parent });
+    const ls = (d: string) =>
+      p
+        .readdir(`${d}/`)
+        .filter((n) => !n.startsWith("."))
+        .sort();
+    cls.deviceDestroy("vfio0");
+    expect(ls(`${parent}/vfio-dev`)).toEqual(["vfio1"]);
+    cls.deviceDestroy("vfio1");
+    expect(() => p.stat(`${parent}/vfio-dev`)).toThrowErrno("ENOENT");
+    expect(ls(parent)).not.toContain("vfio-dev");
+    // A new device recreates it.
+    cls.deviceCreate({ name: "vfio2", devt: 0, parentPath: parent });
+    expect(ls(`${parent}/vfio-dev`)).toEqual(["vfio2"]);
+  });
 });

@@ -6,7 +6,9 @@
  *
  * A device without a parent lives in `/sys/devices/virtual/<class>/<name>` (misc's `iommu`,
  * `vfio`); one with a parent lives in `<parent>/<class>/<name>` (a VFIO cdev under its
- * platform device). Checked against a 7.3 kernel: oracle-probes/misc-class.7.3.txt.
+ * platform device). The parent's `<class>` "glue" directory (get_device_parent()) goes when its
+ * last class device does (cleanup_glue_dir()). Checked against a 7.3 kernel:
+ * oracle-probes/misc-class.7.3.txt.
  *
  * Caveat: the `power/` directory Linux adds with CONFIG_PM is not modelled (the oracle's kernel
  * has no CONFIG_PM either, and shows none).
@@ -101,6 +103,7 @@ export class DeviceClass {
         this.sysfs.remove(`${this.classPath}/${opts.name}`);
       }
       this.sysfs.remove(dir);
+      this.cleanupGlueDir(opts.parentPath);
       throw e;
     }
     this.devices.set(opts.name, { dir, opts });
@@ -117,6 +120,18 @@ export class DeviceClass {
     }
     this.sysfs.remove(`${this.classPath}/${name}`);
     this.sysfs.remove(d.dir);
+    this.cleanupGlueDir(d.opts.parentPath);
+  }
+
+  /**
+   * drivers/base/core.c: cleanup_glue_dir() — the parent's `<class>` glue directory goes once
+   * no class device is left in it. (The virtual `/sys/devices/virtual/<class>` stays.)
+   */
+  private cleanupGlueDir(parent: string | null | undefined): void {
+    if (!parent) return;
+    for (const d of this.devices.values()) if (d.opts.parentPath === parent) return;
+    const glue = `${parent}/${this.name}`;
+    if (this.sysfs.exists(glue)) this.sysfs.remove(glue);
   }
 
   /** The sysfs directory of a class device, if it exists. */

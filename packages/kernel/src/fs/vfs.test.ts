@@ -341,7 +341,7 @@ describe("char devices and the modules behind them", () => {
     };
   }
 
-  test("an open pins the driver's module until the last reference is released", () => {
+  test("an open pins the driver's module twice (cdev_get, fops_get) until the last reference is released", () => {
     const r = refs();
     const { vfs, root } = fsWorld({ modules: r.modules });
     const released: File[] = [];
@@ -349,14 +349,32 @@ describe("char devices and the modules behind them", () => {
     vfs.chrdev.cdevAdd(new Cdev({ owner, release: (_i, f) => released.push(f) }), region, 1);
     vfs.devtmpfs.devtmpfsCreateNode({ nodename: "vfio/0", devt: region });
     const f = vfs.open("/dev/vfio/0", O_RDWR, root);
-    expect(r.held.get("vfio")).toBe(1);
+    expect(r.held.get("vfio")).toBe(2);
+    const g = vfs.open("/dev/vfio/0", O_RDWR, root);
+    expect(r.held.get("vfio")).toBe(4);
+    vfs.fput(g);
+    expect(r.held.get("vfio")).toBe(2);
     expect(filePinnedOwner(f)).toBe(owner);
     vfs.fget(f);
     vfs.fput(f);
-    expect(released).toEqual([]);
+    expect(released).toEqual([g]);
     vfs.fput(f);
-    expect(released).toEqual([f]);
+    expect(released).toEqual([g, f]);
     expect(r.held.get("vfio")).toBe(0);
+  });
+
+  test("a file open across cdev_del() keeps its cdev owner reference (cdev_purge())", () => {
+    const r = refs();
+    const { vfs, root } = fsWorld({ modules: r.modules });
+    const cdev = new Cdev({ owner });
+    vfs.chrdev.cdevAdd(cdev, MKDEV(240, 0), 1);
+    vfs.devtmpfs.devtmpfsCreateNode({ nodename: "x", devt: MKDEV(240, 0) });
+    const f = vfs.open("/dev/x", O_RDWR, root);
+    vfs.chrdev.cdevDel(cdev);
+    expect(errnoOf(() => vfs.open("/dev/x", O_RDWR, root))).toBe("ENXIO:chrdev_open");
+    vfs.fput(f);
+    // __fput() finds inode->i_cdev NULL: only fops_put() runs.
+    expect(r.held.get("vfio")).toBe(1);
   });
 
   test("a module going away makes a plain cdev ENXIO (chrdev_open) and leaves nothing pinned", () => {

@@ -473,7 +473,8 @@ export class Vfs {
 
   /**
    * fs/file_table.c: __fput() — the operations' `release` (its result ignored, as Linux does),
-   * then the module reference dropped.
+   * then a char device's cdev reference (cdev_put()) and the operations' module reference
+   * (fops_put()) dropped.
    */
   release(file: File): void {
     try {
@@ -481,6 +482,7 @@ export class Vfs {
     } catch (e) {
       if (!SysError.isInstance(e)) throw e;
     } finally {
+      this.chrdev.cdevPutFile(file);
       filePutFops(file);
     }
   }
