@@ -567,14 +567,7 @@ export function vfioDfOpen(df: VfioDeviceFile): void {
 /** vfio_main.c: vfio_df_close() */
 export function vfioDfClose(df: VfioDeviceFile): void {
   const device = df.device;
-  if (device.openCount === 0) {
-    device.kernel.irq.bug.warnOnOnce({
-      file: "drivers/vfio/vfio_main.c",
-      line: 529,
-      fn: "vfio_assert_device_open",
-    });
-    return;
-  }
+  if (!vfioAssertDeviceOpen(device)) return;
   if (device.openCount === 1) vfioDfDeviceLastClose(df);
   device.openCount--;
 }
