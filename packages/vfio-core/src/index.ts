@@ -15,6 +15,7 @@ import { vfioModule } from "./vfio-modules.js";
 export * from "./container.js";
 export * from "./device-cdev.js";
 export * from "./group.js";
+export * from "./ioctl-names.js";
 export * from "./iommufd.js";
 export * from "./user/index.js";
 export * from "./vfio.js";

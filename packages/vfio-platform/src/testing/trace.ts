@@ -13,25 +13,10 @@
  *   typed wrappers allocate lazily — design §6 R6), sysfs and /dev discovery (readlink, getdents,
  *   stat), and sysfs files.
  *
- * Caveat: only the ioctls of the tables below get names (others keep `_IO(';', 0x..)`); only
+ * Caveat: only the ioctls of vfio-core's `vfioIoctlName()` table get names (others keep `_IO(';', 0x..)`); only
  * VFIO_DEVICE_SET_IRQS has its argument decoded; pread/pwrite offsets are kept as numbers.
  */
 
-import {
-  IOMMU_DESTROY,
-  IOMMU_GET_HW_INFO,
-  IOMMU_HWPT_ALLOC,
-  IOMMU_IOAS_ALLOC,
-  IOMMU_IOAS_ALLOW_IOVAS,
-  IOMMU_IOAS_COPY,
-  IOMMU_IOAS_IOVA_RANGES,
-  IOMMU_IOAS_MAP,
-  IOMMU_IOAS_MAP_FILE,
-  IOMMU_IOAS_NOIOMMU_GET_PA,
-  IOMMU_IOAS_UNMAP,
-  IOMMU_OPTION,
-  IOMMU_VFIO_IOAS,
-} from "@vfio-lab/iommufd";
 import {
   formatIoctl,
   isTraceEvent,
@@ -40,36 +25,19 @@ import {
   type Process,
 } from "@vfio-lab/kernel";
 import {
-  VFIO_CHECK_EXTENSION,
-  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
-  VFIO_DEVICE_DETACH_IOMMUFD_PT,
-  VFIO_DEVICE_FEATURE,
-  VFIO_DEVICE_GET_INFO,
-  VFIO_DEVICE_GET_IRQ_INFO,
-  VFIO_DEVICE_GET_REGION_INFO,
-  VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
-  VFIO_GET_API_VERSION,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_GET_STATUS,
-  VFIO_GROUP_SET_CONTAINER,
-  VFIO_GROUP_UNSET_CONTAINER,
-  VFIO_IOMMU_GET_INFO,
-  VFIO_IOMMU_MAP_DMA,
-  VFIO_IOMMU_UNMAP_DMA,
   VFIO_IRQ_SET_ACTION_MASK,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_ACTION_UNMASK,
   VFIO_IRQ_SET_DATA_BOOL,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
-  VFIO_SET_IOMMU,
   vfio_irq_set,
 } from "@vfio-lab/kernel/uapi";
+import { type VfioFdKind, vfioFdKindOfPath, vfioIoctlName } from "@vfio-lab/vfio-core";
 
 /** What an fd is, by the path it was opened from (or the syscall that made it). */
-export type FdKind = "container" | "group" | "device" | "iommufd" | "eventfd" | "other";
+export type FdKind = VfioFdKind;
 
 type SyscallEvent = KernelTraceEventMap["syscall"];
 
@@ -79,56 +47,6 @@ export interface SyscallRecord {
   /** SET_IRQS: `TRIGGER|EVENTFD index 0 start 0 count 1`. */
   readonly detail?: string;
 }
-
-function names(table: Readonly<Record<string, number>>): Map<string, string> {
-  return new Map(Object.entries(table).map(([name, nr]) => [formatIoctl(nr), name]));
-}
-
-/** The ioctls each kind of fd answers, by the request as the trace formats it. */
-const IOCTL_NAMES: Readonly<Record<FdKind, Map<string, string>>> = {
-  container: names({
-    VFIO_GET_API_VERSION,
-    VFIO_CHECK_EXTENSION,
-    VFIO_SET_IOMMU,
-    VFIO_IOMMU_GET_INFO,
-    VFIO_IOMMU_MAP_DMA,
-    VFIO_IOMMU_UNMAP_DMA,
-  }),
-  group: names({
-    VFIO_GROUP_GET_STATUS,
-    VFIO_GROUP_SET_CONTAINER,
-    VFIO_GROUP_UNSET_CONTAINER,
-    VFIO_GROUP_GET_DEVICE_FD,
-  }),
-  device: names({
-    VFIO_DEVICE_GET_INFO,
-    VFIO_DEVICE_GET_REGION_INFO,
-    VFIO_DEVICE_GET_IRQ_INFO,
-    VFIO_DEVICE_SET_IRQS,
-    VFIO_DEVICE_RESET,
-    VFIO_DEVICE_FEATURE,
-    VFIO_DEVICE_BIND_IOMMUFD,
-    VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-    VFIO_DEVICE_DETACH_IOMMUFD_PT,
-  }),
-  iommufd: names({
-    IOMMU_DESTROY,
-    IOMMU_IOAS_ALLOC,
-    IOMMU_IOAS_IOVA_RANGES,
-    IOMMU_IOAS_ALLOW_IOVAS,
-    IOMMU_IOAS_MAP,
-    IOMMU_IOAS_MAP_FILE,
-    IOMMU_IOAS_COPY,
-    IOMMU_IOAS_UNMAP,
-    IOMMU_IOAS_NOIOMMU_GET_PA,
-    IOMMU_OPTION,
-    IOMMU_VFIO_IOAS,
-    IOMMU_HWPT_ALLOC,
-    IOMMU_GET_HW_INFO,
-  }),
-  eventfd: new Map(),
-  other: new Map(),
-};
 
 const SET_IRQS = formatIoctl(VFIO_DEVICE_SET_IRQS);
 
@@ -180,15 +98,6 @@ export function syscallTrace(
   };
 }
 
-/** Which fd kinds a path opens. */
-function kindOfPath(path: string): FdKind {
-  if (path === "/dev/vfio/vfio") return "container";
-  if (/^\/dev\/vfio\/(noiommu-)?\d+$/.test(path)) return "group";
-  if (path.startsWith("/dev/vfio/devices/")) return "device";
-  if (path === "/dev/iommu") return "iommufd";
-  return "other";
-}
-
 const DISCOVERY = new Set(["readlinkat", "getdents64", "newfstatat"]);
 
 export interface NormalizeOptions {
@@ -211,7 +120,7 @@ export function normalizeTrace(
     const a = e.args;
     switch (e.name) {
       case "openat": {
-        const kind = kindOfPath(String(a.path));
+        const kind = vfioFdKindOfPath(String(a.path));
         if (kind === "other") continue; // sysfs and procfs files
         if (!e.error) fds.set(Number(e.ret), { kind, name: kind });
         lines.push(`open(${String(a.path).replace(/\d+$/, "N")}) = ${e.error ? result(e) : kind}`);
@@ -238,7 +147,7 @@ export function normalizeTrace(
         const f = fds.get(Number(a.fd));
         if (!f) continue;
         const req = String(a.request);
-        const name = IOCTL_NAMES[f.kind].get(req) ?? req;
+        const name = vfioIoctlName(f.kind, req) ?? req;
         const what = detail ? `${name} ${detail}` : name;
         if (name === "VFIO_GROUP_GET_DEVICE_FD" && !e.error) {
           fds.set(Number(e.ret), { kind: "device", name: "device" });
