@@ -1,0 +1,3 @@
+import { setupKernelMatchers } from "@vfio-lab/kernel/testing";
+
+setupKernelMatchers();
