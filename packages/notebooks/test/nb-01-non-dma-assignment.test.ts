@@ -11,49 +11,11 @@
  */
 
 import { readFileSync } from "node:fs";
-import { beforeAll, describe, expect, test } from "vitest";
-import { type NotebookFile, parseNotebook, type RunResult, runNotebook } from "../src/index.js";
+import { describe, expect, test } from "vitest";
+import { expectInOrder, loadNotebook } from "./notebook-under-test.js";
 
-const PATH = new URL("../notebooks/01-non-dma-assignment.ipynb", import.meta.url);
+const { nb, expectEveryCellRan, source, stdout, displays } = loadNotebook("01-non-dma-assignment");
 const README = new URL("../../vfio-platform/README.md", import.meta.url);
-const raw = JSON.parse(readFileSync(PATH, "utf8")) as {
-  cells: { id: string; cell_type: string; outputs?: unknown[]; execution_count?: unknown }[];
-};
-const nb: NotebookFile = parseNotebook(readFileSync(PATH, "utf8"));
-
-let run: RunResult;
-beforeAll(async () => {
-  run = await runNotebook(nb);
-}, 60_000);
-
-function cellIndex(id: string): number {
-  const i = nb.cells.findIndex((c) => c.id === id);
-  if (i < 0) throw new Error(`no cell ${id}`);
-  return i;
-}
-
-function stdout(id: string): string {
-  return (run.outputs[cellIndex(id)] ?? [])
-    .map((o) => (o.kind === "stream" && o.name === "stdout" ? o.text : ""))
-    .join("");
-}
-
-function displays(id: string, mime: string): string[] {
-  return (run.outputs[cellIndex(id)] ?? []).flatMap((o) =>
-    o.kind === "display" && o.mime === mime ? [o.data] : [],
-  );
-}
-
-/** The lines must appear in this order (others may come between them). */
-function expectInOrder(text: string, want: readonly string[]): void {
-  const lines = text.split("\n");
-  let at = 0;
-  for (const w of want) {
-    const i = lines.indexOf(w, at);
-    expect(i, `missing or out of order: ${w}\n${text}`).toBeGreaterThanOrEqual(0);
-    at = i + 1;
-  }
-}
 
 /** The comparison table's rows: header cell → the four option cells. */
 function tableRows(html: string): Map<string, string[]> {
@@ -75,39 +37,19 @@ describe("01-non-dma-assignment.ipynb as committed", () => {
     const info = nb.metadata["vfio-lab"];
     expect(info?.seed).toBe("000");
     expect(info?.summary).toMatch(/000 and 001/);
-    expect(nb.metadata.kernelspec?.name).toBe("tslab");
-    const intro = nb.cells[cellIndex("nb01-intro")]!.source;
+    const intro = source("nb01-intro");
     expect(intro).toContain("Mostafa Saleh");
     expect(intro).toContain("Alex Williamson");
     expect(intro).toContain("[RFC] Simple device assignment with VFIO platform");
-    expect(nb.cells[cellIndex("nb01-refusal-md")]!.source).toContain(
+    expect(source("nb01-refusal-md")).toContain(
       "(through vfio_group_find_or_alloc()), if it’s not part of an IOMMU group",
     );
-    expect(nb.cells[cellIndex("nb01-uio-md")]!.source).toContain(
-      "UIO lacks support of eventfd for irqs",
-    );
-  });
-
-  test("unique ids, no outputs, imports only lab packages and tslab", () => {
-    const ids = raw.cells.map((c) => c.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    for (const c of raw.cells.filter((c) => c.cell_type === "code")) {
-      expect(c.outputs).toEqual([]);
-      expect(c.execution_count).toBeNull();
-    }
-    const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source);
-    for (const f of code.flatMap((s) => [...s.matchAll(/from "([^"]+)"/g)].map((m) => m[1]))) {
-      expect(f).toMatch(/^(tslab|@vfio-lab\/[a-z-]+(\/testing)?)$/);
-    }
+    expect(source("nb01-uio-md")).toContain("UIO lacks support of eventfd for irqs");
   });
 });
 
 describe("01-non-dma-assignment.ipynb run", () => {
-  test("every code cell runs, none fails", () => {
-    expect(run.failedCell).toBeNull();
-    const code = nb.cells.flatMap((c, i) => (c.cell_type === "code" ? [i] : []));
-    expect(run.executed).toEqual(code);
-  });
+  test("every code cell runs, none fails", () => expectEveryCellRan());
 
   test("the PL031: an AMBA PrimeCell with rtc-pl031 and no IOMMU group; untainted", () => {
     expectInOrder(stdout("nb01-setup"), [

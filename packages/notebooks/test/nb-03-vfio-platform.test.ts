@@ -7,85 +7,28 @@
  * by virqfd, the PL330 copy through the SMMU, and the translation fault that changes no byte.
  */
 
-import { readFileSync } from "node:fs";
-import { beforeAll, describe, expect, test } from "vitest";
-import { type NotebookFile, parseNotebook, type RunResult, runNotebook } from "../src/index.js";
+import { describe, expect, test } from "vitest";
+import { expectInOrder, loadNotebook } from "./notebook-under-test.js";
 
-const PATH = new URL("../notebooks/03-vfio-platform.ipynb", import.meta.url);
-const raw = JSON.parse(readFileSync(PATH, "utf8")) as {
-  cells: { id: string; cell_type: string; outputs?: unknown[]; execution_count?: unknown }[];
-};
-const nb: NotebookFile = parseNotebook(readFileSync(PATH, "utf8"));
-
-let run: RunResult;
-beforeAll(async () => {
-  run = await runNotebook(nb);
-}, 60_000);
-
-function cellIndex(id: string): number {
-  const i = nb.cells.findIndex((c) => c.id === id);
-  if (i < 0) throw new Error(`no cell ${id}`);
-  return i;
-}
-
-function stdout(id: string): string {
-  return (run.outputs[cellIndex(id)] ?? [])
-    .map((o) => (o.kind === "stream" && o.name === "stdout" ? o.text : ""))
-    .join("");
-}
-
-function displays(id: string, mime: string): string[] {
-  return (run.outputs[cellIndex(id)] ?? []).flatMap((o) =>
-    o.kind === "display" && o.mime === mime ? [o.data] : [],
-  );
-}
-
-/** The lines must appear in this order (others may come between them). */
-function expectInOrder(text: string, want: readonly string[]): void {
-  const lines = text.split("\n");
-  let at = 0;
-  for (const w of want) {
-    const i = lines.indexOf(w, at);
-    expect(i, `missing or out of order: ${w}\n${text}`).toBeGreaterThanOrEqual(0);
-    at = i + 1;
-  }
-}
+const { nb, expectEveryCellRan, source, stdout, displays } = loadNotebook("03-vfio-platform");
 
 describe("03-vfio-platform.ipynb as committed", () => {
   test("walks seed 003 and cites its cover letter", () => {
     expect(nb.metadata["vfio-lab"]?.seed).toBe("003");
-    expect(nb.metadata.kernelspec?.name).toBe("tslab");
-    const intro = nb.cells[cellIndex("vp-intro")]!.source;
+    const intro = source("vp-intro");
     expect(intro).toContain("Antonios Motakis");
     expect(intro).toContain("[RFC PATCH v4 00/10] VFIO support for platform devices");
     expect(intro).toContain("What is not implemented is masking/unmasking via eventfd.");
   });
 
-  test("unique ids, no outputs, imports only lab packages and tslab", () => {
-    const ids = raw.cells.map((c) => c.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    for (const c of raw.cells.filter((c) => c.cell_type === "code")) {
-      expect(c.outputs).toEqual([]);
-      expect(c.execution_count).toBeNull();
-    }
-    const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source);
-    for (const f of code.flatMap((s) => [...s.matchAll(/from "([^"]+)"/g)].map((m) => m[1]))) {
-      expect(f).toMatch(/^(tslab|@vfio-lab\/[a-z-]+(\/testing)?)$/);
-    }
-  });
-
   test("ends with the table of what user space saw and what the kernel did", () => {
-    const summary = nb.cells[cellIndex("vp-summary")]!.source;
+    const summary = source("vp-summary");
     expect(summary).toContain("| step | what user space saw | what the kernel did |");
   });
 });
 
 describe("03-vfio-platform.ipynb run", () => {
-  test("every code cell runs, none fails", () => {
-    expect(run.failedCell).toBeNull();
-    const code = nb.cells.flatMap((c, i) => (c.cell_type === "code" ? [i] : []));
-    expect(run.executed).toEqual(code);
-  });
+  test("every code cell runs, none fails", () => expectEveryCellRan());
 
   test("the device fd: AMBA without RESET, 1 region, 9 IRQs; the open warns of no reset", () => {
     expectInOrder(stdout("vp-setup-code"), [

@@ -10,49 +10,10 @@
  * DEPRECATION, VFIO_DEVICE_RESET clearing the registers, and the give-back to calxedaxgmac.
  */
 
-import { readFileSync } from "node:fs";
-import { beforeAll, describe, expect, test } from "vitest";
-import { type NotebookFile, parseNotebook, type RunResult, runNotebook } from "../src/index.js";
+import { describe, expect, test } from "vitest";
+import { expectInOrder, loadNotebook } from "./notebook-under-test.js";
 
-const PATH = new URL("../notebooks/04-dma-ownership.ipynb", import.meta.url);
-const raw = JSON.parse(readFileSync(PATH, "utf8")) as {
-  cells: { id: string; cell_type: string; outputs?: unknown[]; execution_count?: unknown }[];
-};
-const nb: NotebookFile = parseNotebook(readFileSync(PATH, "utf8"));
-
-let run: RunResult;
-beforeAll(async () => {
-  run = await runNotebook(nb);
-}, 60_000);
-
-function cellIndex(id: string): number {
-  const i = nb.cells.findIndex((c) => c.id === id);
-  if (i < 0) throw new Error(`no cell ${id}`);
-  return i;
-}
-
-function stdout(id: string): string {
-  return (run.outputs[cellIndex(id)] ?? [])
-    .map((o) => (o.kind === "stream" && o.name === "stdout" ? o.text : ""))
-    .join("");
-}
-
-function displays(id: string, mime: string): string[] {
-  return (run.outputs[cellIndex(id)] ?? []).flatMap((o) =>
-    o.kind === "display" && o.mime === mime ? [o.data] : [],
-  );
-}
-
-/** The lines must appear in this order (others may come between them). */
-function expectInOrder(text: string, want: readonly string[]): void {
-  const lines = text.split("\n");
-  let at = 0;
-  for (const w of want) {
-    const i = lines.indexOf(w, at);
-    expect(i, `missing or out of order: ${w}\n${text}`).toBeGreaterThanOrEqual(0);
-    at = i + 1;
-  }
-}
+const { nb, expectEveryCellRan, source, stdout, displays } = loadNotebook("04-dma-ownership");
 
 const KERNEL_2 = "group 0: owner_cnt 2, owner kernel DMA API, domain default (DMA API)";
 const KERNEL_1 = "group 0: owner_cnt 1, owner kernel DMA API, domain default (DMA API)";
@@ -63,8 +24,7 @@ const MAC = "vfio-platform c010000.ethernet: ";
 describe("04-dma-ownership.ipynb as committed", () => {
   test("walks seed 004 and quotes its thread", () => {
     expect(nb.metadata["vfio-lab"]?.seed).toBe("004");
-    expect(nb.metadata.kernelspec?.name).toBe("tslab");
-    const intro = nb.cells[cellIndex("nb04-intro")]!.source;
+    const intro = source("nb04-intro");
     for (const who of ["Lu Baolu", "Jason Gunthorpe", "Greg Kroah-Hartman"]) {
       expect(intro).toContain(who);
     }
@@ -72,27 +32,10 @@ describe("04-dma-ownership.ipynb as committed", () => {
     expect(intro).toContain("calxeda,hb-xgmac");
     expect(intro).toContain("never a\nmixture");
   });
-
-  test("unique ids, no outputs, imports only lab packages and tslab", () => {
-    const ids = raw.cells.map((c) => c.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    for (const c of raw.cells.filter((c) => c.cell_type === "code")) {
-      expect(c.outputs).toEqual([]);
-      expect(c.execution_count).toBeNull();
-    }
-    const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source);
-    for (const f of code.flatMap((s) => [...s.matchAll(/from "([^"]+)"/g)].map((m) => m[1]))) {
-      expect(f).toMatch(/^(tslab|@vfio-lab\/[a-z-]+(\/testing)?)$/);
-    }
-  });
 });
 
 describe("04-dma-ownership.ipynb run", () => {
-  test("every code cell runs, none fails", () => {
-    expect(run.failedCell).toBeNull();
-    const code = nb.cells.flatMap((c, i) => (c.cell_type === "code" ? [i] : []));
-    expect(run.executed).toEqual(code);
-  });
+  test("every code cell runs, none fails", () => expectEveryCellRan());
 
   test("the shared group: both engines in group 0 with their DMA-API driver, owner_cnt 2", () => {
     expectInOrder(stdout("nb04-setup"), [
