@@ -87,29 +87,16 @@ if (!project || app.logger.hasErrors()) {
   console.error("gen-api: TypeDoc conversion failed");
   process.exit(1);
 }
-/**
- * The doc comment at the top of an entry file. TypeDoc takes a file's first comment as the
- * module's only when it is tagged `@packageDocumentation`; our entries' headers are not.
- */
-function headerComment(file) {
-  const m = /^\s*\/\*\*([\s\S]*?)\*\//.exec(readFileSync(file, "utf8"));
-  if (!m) return "";
-  return m[1]
-    .split("\n")
-    .map((line) => line.replace(/^\s*\* ?/, ""))
-    .join("\n")
-    .trim();
-}
-
 // Name each module after its package ("@vfio-lab/kernel") rather than its path ("kernel/src"),
-// and describe it by its entry's header comment, or else its package.json description.
+// and describe it by its package.json description when its entry has no `@packageDocumentation`
+// header.
 for (const mod of project.getReflectionsByKind(ReflectionKind.Module)) {
   const file = project.getSymbolIdFromReflection(mod)?.fileName;
   const entry = file && entries.get(resolve(file));
   if (!entry) continue;
   mod.name = entry.name;
-  const text = headerComment(resolve(file)) || entry.description;
-  if (!mod.comment && text) mod.comment = new Comment([{ kind: "text", text }]);
+  if (!mod.comment && entry.description)
+    mod.comment = new Comment([{ kind: "text", text: entry.description }]);
 }
 app.validate(project);
 if (app.logger.hasErrors()) {

@@ -3,6 +3,8 @@
  *
  * Start with `Soc.fromDeviceTree(boards.virtLab())`; everything else is the parts it is built
  * from, exported for tests, scenarios and the kernel model's drivers.
+ *
+ * @packageDocumentation
  */
 
 export { boards, type VirtLabOptions } from "./boards/index.js";

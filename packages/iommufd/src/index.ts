@@ -8,6 +8,8 @@
  * import iommufd from "@vfio-lab/iommufd";
  * kernel.modprobe(iommufd);
  * ```
+ *
+ * @packageDocumentation
  */
 
 import { iommufdModule } from "./main.js";

@@ -2,6 +2,8 @@
  * @vfio-lab/kernel — the Linux core model: errno, UAPI codec, processes and the syscall facade,
  * VFS (devtmpfs, sysfs, procfs), memory management, eventfd and poll, printk, taint, modules and
  * the trace bus. `Kernel.boot(soc)` is the entry point.
+ *
+ * @packageDocumentation
  */
 
 export * from "./base/index.js";

@@ -2,6 +2,8 @@
  * `@vfio-lab/notebooks`: the notebook runner shared by the `vfio-lab` CLI, the docs site and the
  * tests — parse an `.ipynb`, run its TypeScript cells against the model in Node or a browser,
  * collect outputs per cell, write them back as nbformat. Browser-safe; the CLI lives in `cli.ts`.
+ *
+ * @packageDocumentation
  */
 
 export type { CellOutput, DisplayMime } from "./cell-output.js";

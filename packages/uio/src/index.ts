@@ -10,6 +10,8 @@
  * admin.writeFile("/sys/bus/platform/drivers_probe", "c031000.dma-test");
  * const dev = UioUserDevice.open(app, 0);         // /dev/uio0
  * ```
+ *
+ * @packageDocumentation
  */
 
 import { uioPdrvGenirqModule } from "./uio-pdrv-genirq.js";

@@ -8,6 +8,8 @@
  * import vfio from "@vfio-lab/vfio-core";
  * kernel.modprobe(vfio);            // loads iommufd first and vfio_iommu_type1 after
  * ```
+ *
+ * @packageDocumentation
  */
 
 import { vfioModule } from "./vfio-modules.js";

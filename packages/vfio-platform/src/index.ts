@@ -13,6 +13,8 @@
  * kernel.modprobe(vfioPlatform);     // vfio first, then vfio_platform_base, then vfio_platform
  * kernel.modprobe(vfioAmbaModule);
  * ```
+ *
+ * @packageDocumentation
  */
 
 import { vfioPlatformModule } from "./vfio-platform.js";

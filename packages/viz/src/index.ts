@@ -9,6 +9,8 @@
  * import { snapshot, topologySvg } from "@vfio-lab/viz";
  * const svg = topologySvg(snapshot(kernel));
  * ```
+ *
+ * @packageDocumentation
  */
 
 export * from "./devices-table.js";

@@ -4,6 +4,8 @@
  * Nothing in the model reads the wall clock. Time only moves when `run()` / `runUntilIdle()`
  * (or a blocking kernel call built on them) advances it, and callbacks due at the same instant
  * run in the order they were scheduled, so two identical runs produce identical traces.
+ *
+ * @packageDocumentation
  */
 
 export interface ScheduledEvent {

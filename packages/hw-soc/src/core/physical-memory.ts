@@ -8,6 +8,8 @@
  *
  * This is storage only: which addresses are RAM at all is the system bus's business.
  * Addresses are JS numbers (exact up to 2^53, far above any 48-bit physical address).
+ *
+ * @packageDocumentation
  */
 
 export const PAGE_SHIFT = 12;

@@ -5,6 +5,8 @@
  * and stride — and everything else is derived from that table: offset decoding, reset, the
  * "reset values of every register" tests and the docs. Device code then switches on the decoded
  * register name, as QEMU models switch on offsets, but with the offsets written in one place.
+ *
+ * @packageDocumentation
  */
 
 export type RegisterAccess =

@@ -4,6 +4,8 @@
  * The kernel package subscribes to this sink and forwards the records onto its own trace bus.
  * Emitters check `enabled` first so that a hot path (a PL330 burst) costs nothing when nobody
  * listens.
+ *
+ * @packageDocumentation
  */
 
 export type HwTraceEvent =

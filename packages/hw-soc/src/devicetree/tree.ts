@@ -3,6 +3,8 @@
  * FDT encoder and `Soc.fromDeviceTree()` consume. Property values are kept as the raw bytes of
  * the flattened format (big-endian cells, NUL-terminated strings), so a tree round-trips through
  * a DTB bit for bit; typed views are in `properties.ts`.
+ *
+ * @packageDocumentation
  */
 
 export interface DtProperty {

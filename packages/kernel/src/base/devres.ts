@@ -3,6 +3,8 @@
  * `devm_*()` call is released by the driver core — in reverse order — when the probe fails or
  * the driver unbinds (devres_release_all() in device_unbind_cleanup()), so a failed probe or
  * an unbind leaves no claimed region behind.
+ *
+ * @packageDocumentation
  */
 
 export interface DevresNode {

@@ -1,6 +1,8 @@
 /**
  * The driver core: devices, buses, drivers and their binding; the platform and AMBA buses;
  * devices from the device tree; MMIO (ioremap) and the iomem resource tree.
+ *
+ * @packageDocumentation
  */
 
 export * from "./amba.js";

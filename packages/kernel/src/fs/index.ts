@@ -1,4 +1,6 @@
-/** The VFS of the model: the public surface of `src/fs/` (piece "fs"). */
+/** The VFS of the model: the public surface of `src/fs/` (piece "fs"). *
+ * @packageDocumentation
+ */
 
 export * from "./anon-inode.js";
 export * from "./chrdev.js";

@@ -3,6 +3,8 @@
  * 20-bit minor; stat(2) hands user space a different packing (`new_encode_dev()`), which the C
  * library's major()/minor()/makedev() of <sys/sysmacros.h> take apart. `Inode.rdev` and the
  * char-device registry use the kernel form; `Stat.dev`/`Stat.rdev` use the user form.
+ *
+ * @packageDocumentation
  */
 
 export const MINORBITS = 20;

@@ -1,6 +1,8 @@
 /**
  * The in-kernel sysfs API that the driver core, modules and drivers use to populate `/sys`
  * (kobject directories, attributes, links). Paths are absolute (`/sys/module/vfio/parameters`).
+ *
+ * @packageDocumentation
  */
 
 export interface SysfsAttribute {

@@ -1,6 +1,8 @@
 /**
  * The IRQ subsystem: `IrqCore` (generic IRQ layer + GICv3 driver + the CPU's IRQ exception), the
  * request/trigger flag values drivers pass, and the WARN helper.
+ *
+ * @packageDocumentation
  */
 export { Bug, type BugOptions, type WarnSite, type WarnTask } from "./bug.js";
 export { IRQ_TRACE_ENTRY, IRQ_TRACE_EXIT } from "./handle.js";

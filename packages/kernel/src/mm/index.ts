@@ -1,4 +1,6 @@
-/** Memory management: the public surface of `src/mm/`. */
+/** Memory management: the public surface of `src/mm/`. *
+ * @packageDocumentation
+ */
 
 export * from "./account.js";
 export * from "./address-space.js";

@@ -3,6 +3,8 @@
  * (include/uapi/asm-generic/mman-common.h, mman.h, arch/arm64/include/uapi/asm/mman.h,
  * include/uapi/linux/memfd.h, include/uapi/linux/fcntl.h), and the address-space layout of an
  * arm64 process with 48-bit VAs and 4 KiB pages.
+ *
+ * @packageDocumentation
  */
 
 export const PROT_NONE = 0x0;

@@ -3,6 +3,8 @@
  * `copy_to_user` at the byte level. Both throw `SysError("EFAULT")` when any byte of the range is
  * not mapped with the needed permission, and then move nothing (the model checks the whole range
  * first; Linux may copy a prefix, but every caller in this model treats a short copy as -EFAULT).
+ *
+ * @packageDocumentation
  */
 export interface UserMemory {
   /** Copies `dst.length` bytes from user virtual address `va`. */

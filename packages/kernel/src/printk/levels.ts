@@ -1,6 +1,8 @@
 /**
  * Log levels (include/linux/kern_levels.h, include/linux/printk.h): the eight syslog levels a
  * record carries, and the in-band `KERN_SOH` marker that can carry one inside the text.
+ *
+ * @packageDocumentation
  */
 
 export const KERN_EMERG = 0;

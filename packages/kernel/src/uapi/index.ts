@@ -1,6 +1,8 @@
 /**
  * `@vfio-lab/kernel/uapi`: what a user-space header gives a C program — ioctl encoding, struct
  * layouts and errno — without the kernel model behind it.
+ *
+ * @packageDocumentation
  */
 export * from "../errno.js";
 export * from "./ioctl.js";

@@ -13,6 +13,8 @@
  * Unlike the C macros, the encoders refuse an out-of-range field instead of silently spilling it
  * into the neighbouring bits: in the kernel an oversized `_IOR` type is a build error
  * (`_IOC_TYPECHECK`), here it is a `RangeError` when the table is built.
+ *
+ * @packageDocumentation
  */
 
 export const _IOC_NRBITS = 8;

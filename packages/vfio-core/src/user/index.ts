@@ -13,6 +13,8 @@
  * const dev = group.deviceFd("c030000.dma-test");
  * container.mapDma({ vaddr: buf, iova: 0x10000n, size: 4096 });
  * ```
+ *
+ * @packageDocumentation
  */
 
 export {

@@ -12,6 +12,8 @@
  * const dev = vmm.assign(DEV.DMA_TEST0);
  * const ram = vmm.mapGuestRam(0x10000, 0x10_0000n);
  * ```
+ *
+ * @packageDocumentation
  */
 
 export * from "./bind.js";
