@@ -141,6 +141,14 @@ export interface TextStyle {
  * the middle of cells — columns col…col+w and rows row…row+h — so text fits on the rows and
  * columns strictly inside it. Text sits on one row, its baseline 12 px below the row's top.
  */
+/** How a grid line is drawn: colour, width, dashes, and an arrowhead marker's id. */
+export interface LineStyle {
+  readonly stroke: string;
+  readonly width?: number;
+  readonly dashed?: boolean;
+  readonly arrow?: string;
+}
+
 export class GridCanvas {
   readonly parts: string[] = [];
 
@@ -211,38 +219,22 @@ export class GridCanvas {
   }
 
   /** A horizontal line through the middle of row `row`, from column `c1` to `c2`. */
-  hline(
-    c1: number,
-    c2: number,
-    row: number,
-    style: { stroke: string; width?: number; dashed?: boolean; arrow?: string },
-  ): void {
-    this.parts.push(
-      el("line", {
-        x1: c1 * CELL_W + CELL_W / 2,
-        y1: row * CELL_H + CELL_H / 2,
-        x2: c2 * CELL_W + CELL_W / 2,
-        y2: row * CELL_H + CELL_H / 2,
-        stroke: style.stroke,
-        "stroke-width": style.width ?? 1,
-        "stroke-dasharray": style.dashed ? "4 3" : undefined,
-        "marker-end": style.arrow ? `url(#${style.arrow})` : undefined,
-      }),
-    );
+  hline(c1: number, c2: number, row: number, style: LineStyle): void {
+    this.line(c1, row, c2, row, style);
   }
 
   /** A vertical line through the middle of column `col`, from row `r1` to `r2`. */
-  vline(
-    col: number,
-    r1: number,
-    r2: number,
-    style: { stroke: string; width?: number; dashed?: boolean; arrow?: string },
-  ): void {
+  vline(col: number, r1: number, r2: number, style: LineStyle): void {
+    this.line(col, r1, col, r2, style);
+  }
+
+  /** A line between the centres of two grid cells. */
+  private line(c1: number, r1: number, c2: number, r2: number, style: LineStyle): void {
     this.parts.push(
       el("line", {
-        x1: col * CELL_W + CELL_W / 2,
+        x1: c1 * CELL_W + CELL_W / 2,
         y1: r1 * CELL_H + CELL_H / 2,
-        x2: col * CELL_W + CELL_W / 2,
+        x2: c2 * CELL_W + CELL_W / 2,
         y2: r2 * CELL_H + CELL_H / 2,
         stroke: style.stroke,
         "stroke-width": style.width ?? 1,
